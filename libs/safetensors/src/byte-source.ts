@@ -1,0 +1,77 @@
+/**
+ * Random access to the bytes of one file, wherever it lives. The reader needs only a size,
+ * positioned reads and ranged streams, so local files, memory and object-store keys look the
+ * same to it.
+ */
+import { Readable } from 'node:stream';
+import { invalidInput, invalidFormat } from '@weightsmith/core';
+
+export interface ByteSource {
+  /** Total size in bytes. */
+  readonly size: number;
+  /**
+   * Exactly `length` bytes starting at `offset`, in a buffer the caller owns; rejects with
+   * `invalid_format` when the source ends early.
+   */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** The same byte range as a stream, for data that should not sit in memory at once. */
+  stream(offset: number, length: number): Readable;
+  /** Releases what the source holds (a file handle); optional, idempotent. */
+  close?(): Promise<void>;
+}
+
+/** Rejects ranges outside `[0, size]`; every source shares these rules. */
+export function checkRange(size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw invalidInput('offset', `offset must be a non-negative integer, got ${offset}`);
+  if (!Number.isSafeInteger(length) || length < 0) throw invalidInput('length', `length must be a non-negative integer, got ${length}`);
+  if (offset + length > size) {
+    throw invalidInput('length', `range [${offset}, ${offset + length}) is outside the ${size}-byte source`);
+  }
+}
+
+/**
+ * A stream of `chunks` that fails with `invalid_format` unless they add up to exactly `length`
+ * bytes: a source that changed or lied about its size must not yield a silently short tensor.
+ */
+export function exactLengthStream(
+  chunks: () => AsyncIterable<Uint8Array>,
+  length: number,
+  what: string,
+): Readable {
+  async function* checked(): AsyncGenerator<Uint8Array> {
+    let seen = 0;
+    for await (const chunk of chunks()) {
+      seen += chunk.byteLength;
+      if (seen > length) throw invalidFormat(`${what}: source returned more than the expected ${length} bytes`);
+      if (chunk.byteLength > 0) yield chunk;
+    }
+    if (seen !== length) throw invalidFormat(`${what}: source ended after ${seen} of ${length} bytes`);
+  }
+  return Readable.from(checked(), { objectMode: false });
+}
+
+/** Chunk size for streams built from positioned reads. */
+export const STREAM_CHUNK_BYTES = 1 << 20;
+
+/** Bytes already in memory (an upload, a test fixture). Reads copy, so callers own the result. */
+export function memorySource(bytes: Uint8Array): ByteSource {
+  return {
+    size: bytes.byteLength,
+    async read(offset, length) {
+      checkRange(bytes.byteLength, offset, length);
+      return bytes.slice(offset, offset + length);
+    },
+    stream(offset, length) {
+      checkRange(bytes.byteLength, offset, length);
+      return exactLengthStream(
+        async function* () {
+          for (let p = offset; p < offset + length; p += STREAM_CHUNK_BYTES) {
+            yield bytes.subarray(p, Math.min(p + STREAM_CHUNK_BYTES, offset + length));
+          }
+        },
+        length,
+        'memory source',
+      );
+    },
+  };
+}
