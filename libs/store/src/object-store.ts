@@ -46,6 +46,11 @@ export interface ListOptions {
   limit?: number;
   /** Opaque token from a previous page's `nextToken`. */
   token?: string;
+  /**
+   * Only keys strictly after this key (S3's `start-after`), for callers that resume from a key of
+   * their own (e.g. ArtifactStore's pages). With `token` too, the later position wins.
+   */
+  startAfter?: string;
 }
 
 export interface ListPage {
