@@ -46,6 +46,11 @@ export const baseConfigSchema = z.object({
 
   /** Concurrent jobs per service instance. */
   JOB_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  /**
+   * Several replicas on one store: a live job whose heartbeat is older than this is taken as
+   * dead and marked failed. 0 (default) = one instance per store.
+   */
+  JOB_STALE_AFTER_MS: z.coerce.number().int().min(0).default(0),
   /** Threads per onnxruntime session (the default ignores container CPU limits). */
   ORT_INTRA_OP_THREADS: z.coerce.number().int().min(1).max(256).default(2),
   /** worker_threads running inference and heavy numeric work. */
