@@ -21,6 +21,21 @@ for (const r of roots) {
   try { walk(join(root, r)); } catch { /* folder may not exist yet */ }
 }
 const filters = process.argv.slice(2);
+
+// The whole suite (no filter) also runs the static checks CI depends on, so that
+// `npm test` alone tells whether a change can land.
+function step(title, cmd, args) {
+  console.log(`# ${title}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`# ${title} failed`);
+    process.exit(r.status ?? 1);
+  }
+}
+if (filters.length === 0) {
+  step('typecheck (tsc -p tsconfig.json)', process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+  step('openapi documents up to date', process.execPath, ['--import', 'tsx', 'scripts/openapi.ts', 'check']);
+}
 const selected = files.filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort();
 if (selected.length === 0) {
   console.error('no test files matched');
