@@ -93,12 +93,16 @@ async function rawPass(path: string, chunkBytes: number, fresh = false): Promise
   return total;
 }
 
-async function libraryPass(path: string, mode: 'read' | 'stream'): Promise<number> {
+async function libraryPass(path: string, mode: 'read' | 'read-into' | 'stream'): Promise<number> {
   const file = await openSafetensorsFile(path);
   let total = 0;
+  const reused = mode === 'read-into' ? new Uint8Array(Math.max(...file.tensors.map((t) => t.byteLength))) : undefined;
   try {
     for (const info of file.tensors) {
-      if (mode === 'read') {
+      if (reused) {
+        const t = await file.read(info.name, { into: reused });
+        total += t.data.byteLength;
+      } else if (mode === 'read') {
         const t = await file.read(info.name);
         total += t.data.byteLength; // then dropped
       } else {
@@ -116,7 +120,7 @@ async function child(mode: string, path: string, chunkBytes: number): Promise<vo
   const { value: bytes, peak } = await sampled(async () => {
     if (mode === 'raw') return rawPass(path, chunkBytes);
     if (mode === 'raw-fresh') return rawPass(path, chunkBytes, true);
-    if (mode === 'read' || mode === 'stream') return libraryPass(path, mode);
+    if (mode === 'read' || mode === 'read-into' || mode === 'stream') return libraryPass(path, mode);
     return 0; // 'idle': modules loaded, nothing read
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
       { label: 'raw fs.read, 16 MB reused buffer', mode: 'raw' },
       { label: 'raw fs.read, fresh 16 MB buffer each', mode: 'raw-fresh' },
       { label: 'library read(name) per tensor', mode: 'read' },
+      { label: 'library read(name, {into}) reused buffer', mode: 'read-into' },
       { label: 'library stream(name) per tensor', mode: 'stream' },
     ];
     const results = passes.map((p) => {

@@ -2,7 +2,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ErrorCode, WeightsmithError, invalidFormat, invalidInput, notFound } from '@weightsmith/core';
-import { STREAM_CHUNK_BYTES, checkRange, exactLengthStream, type ByteSource } from './byte-source.js';
+import { STREAM_CHUNK_BYTES, checkRange, exactLengthStream, type ByteSource, targetFor } from './byte-source.js';
 
 export interface FileByteSource extends ByteSource {
   readonly path: string;
@@ -64,9 +64,9 @@ export async function openFileSource(path: string): Promise<FileByteSource> {
   return {
     path,
     size,
-    async read(offset, length) {
+    async read(offset, length, into) {
       checkRange(size, offset, length);
-      const out = allocateForRead(length, path);
+      const out = into === undefined ? allocateForRead(length, path) : targetFor(into, length);
       await readFully(handle, out, offset, path);
       return out;
     },

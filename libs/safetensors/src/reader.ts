@@ -44,9 +44,14 @@ export interface SafetensorsFile extends AsyncIterable<SafetensorsTensor> {
   has(name: string): boolean;
   /** The tensor's header entry; `not_found` when the file has no such tensor. */
   get(name: string): TensorInfo;
-  read(name: string): Promise<SafetensorsTensor>;
-  /** The tensor's raw little-endian bytes. */
-  readBytes(name: string): Promise<Uint8Array>;
+  /**
+   * The tensor in memory. With `into`, its bytes land in that buffer (at least `byteLength`
+   * bytes, aligned for the dtype) and `data` views it: the caller reuses one buffer across
+   * tensors instead of paying for fresh memory per tensor.
+   */
+  read(name: string, options?: { into?: Uint8Array }): Promise<SafetensorsTensor>;
+  /** The tensor's raw little-endian bytes (in `into` when given). */
+  readBytes(name: string, options?: { into?: Uint8Array }): Promise<Uint8Array>;
   /** The tensor's raw bytes as a stream (tensors too large to hold, or to pass on unchanged). */
   stream(name: string): Readable;
   /** Closes the underlying source (the file handle, for local files). */
@@ -130,15 +135,15 @@ class HeaderIndexedFile implements SafetensorsFile {
     return info;
   }
 
-  async read(name: string): Promise<SafetensorsTensor> {
+  async read(name: string, options: { into?: Uint8Array } = {}): Promise<SafetensorsTensor> {
     const info = this.get(name);
-    const bytes = await this.source.read(info.offset, info.byteLength);
+    const bytes = await this.source.read(info.offset, info.byteLength, options.into);
     return { name, dtype: info.dtype, shape: [...info.shape], data: viewTensorData(info.dtype, bytes) } as SafetensorsTensor;
   }
 
-  readBytes(name: string): Promise<Uint8Array> {
+  readBytes(name: string, options: { into?: Uint8Array } = {}): Promise<Uint8Array> {
     const info = this.get(name);
-    return this.source.read(info.offset, info.byteLength);
+    return this.source.read(info.offset, info.byteLength, options.into);
   }
 
   stream(name: string): Readable {

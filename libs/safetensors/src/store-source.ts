@@ -2,7 +2,7 @@
 import type { Readable } from 'node:stream';
 import { invalidFormat } from '@weightsmith/core';
 import type { ObjectStore } from '@weightsmith/store';
-import { checkRange, exactLengthStream, type ByteSource } from './byte-source.js';
+import { checkRange, exactLengthStream, type ByteSource, targetFor } from './byte-source.js';
 
 export interface ObjectStoreByteSource extends ByteSource {
   readonly key: string;
@@ -18,15 +18,27 @@ export async function openObjectStoreSource(store: ObjectStore, key: string): Pr
   return {
     key,
     size,
-    async read(offset, length) {
+    async read(offset, length, into) {
       checkRange(size, offset, length);
+      const target = into === undefined ? undefined : targetFor(into, length);
       // A zero-length range is not expressible as an HTTP Range header.
-      if (length === 0) return new Uint8Array(0);
-      const bytes = await store.getBytes(key, { offset, length });
-      if (bytes.byteLength !== length) {
-        throw invalidFormat(`${where}: range read at ${offset} returned ${bytes.byteLength} of ${length} bytes (object changed?)`);
+      if (length === 0) return target ?? new Uint8Array(0);
+      if (target === undefined) {
+        const bytes = await store.getBytes(key, { offset, length });
+        if (bytes.byteLength !== length) {
+          throw invalidFormat(`${where}: range read at ${offset} returned ${bytes.byteLength} of ${length} bytes (object changed?)`);
+        }
+        return bytes;
       }
-      return bytes;
+      let filled = 0;
+      for await (const chunk of await store.get(key, { offset, length })) {
+        const c = chunk as Uint8Array;
+        if (filled + c.byteLength > length) throw invalidFormat(`${where}: range read at ${offset} returned more than ${length} bytes`);
+        target.set(c, filled);
+        filled += c.byteLength;
+      }
+      if (filled !== length) throw invalidFormat(`${where}: range read at ${offset} returned ${filled} of ${length} bytes (object changed?)`);
+      return target;
     },
     stream(offset, length) {
       checkRange(size, offset, length);

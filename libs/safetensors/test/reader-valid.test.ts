@@ -174,8 +174,16 @@ describe('sources', () => {
     const reference = await openSafetensors(memorySource(bytes));
     assert.deepEqual(file.tensors, reference.tensors);
     assert.deepEqual(file.metadata, reference.metadata);
+    // One reused buffer, larger than any tensor, filled before each read so stale bytes would show.
+    const reused = new Uint8Array(Math.max(8, ...reference.tensors.map((t) => t.byteLength)) + 8);
     for (const info of reference.tensors) {
       assert.deepEqual(await file.readBytes(info.name), await reference.readBytes(info.name), info.name);
+      reused.fill(0xab);
+      const into = await file.readBytes(info.name, { into: reused });
+      assert.equal(into.buffer, reused.buffer, `${info.name}: read into the caller's buffer`);
+      assert.deepEqual(into, await reference.readBytes(info.name), `${info.name} into`);
+      const tensor = await file.read(info.name, { into: reused });
+      assert.deepEqual(tensor.data, (await reference.read(info.name)).data, `${info.name} read into`);
       assert.deepEqual(await collect(file.stream(info.name)), await reference.readBytes(info.name), `${info.name} stream`);
     }
   }
@@ -220,6 +228,14 @@ describe('sources', () => {
       await rejectsWith(file.read('w'), ErrorCode.InvalidFormat, 'unexpected end of file reading bytes');
       await assert.rejects(collect(file.stream('w')), /unexpected end of file/);
     } finally {
+      await file.close();
+    }
+  });
+
+  test('a target buffer smaller than the tensor is refused before reading', async () => {
+    for (const file of [await openSafetensors(memorySource(f32File())), await openSafetensorsFile(join(dir, 'big.safetensors'))]) {
+      const name = file.tensors[0]!.name;
+      await rejectsWith(file.readBytes(name, { into: new Uint8Array(file.tensors[0]!.byteLength - 1) }), ErrorCode.InvalidInput, 'target buffer holds');
       await file.close();
     }
   });
