@@ -19,7 +19,7 @@ import {
 import type { GetOptions, ListOptions, ListPage, ObjectStat, ObjectStore, PutOptions, PutResult } from './object-store.js';
 import { validateExpiry } from './presign.js';
 import { rangeLength, validateRange } from './range.js';
-import { DEFAULT_RETRY_AFTER_SECONDS, describeError, internalStoreError, objectNotFound, storeUnavailable } from './store-errors.js';
+import { DEFAULT_RETRY_AFTER_SECONDS, describeError, internalStoreError, objectNotFound, storeUnavailable, undefinedIfNotFound } from './store-errors.js';
 
 export interface FsStoreOptions {
   /** Folder that holds the objects; created by `init()` when missing. */
@@ -187,13 +187,8 @@ export class FsStore implements ObjectStore {
     }
   }
 
-  async exists(key: string): Promise<ObjectStat | undefined> {
-    try {
-      return await this.stat(key);
-    } catch (err) {
-      if (err instanceof WeightsmithError && err.code === ErrorCode.NotFound) return undefined;
-      throw err;
-    }
+  exists(key: string): Promise<ObjectStat | undefined> {
+    return undefinedIfNotFound(this.stat(key));
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {

@@ -4,7 +4,7 @@ import { PassThrough, Readable, Transform, type TransformCallback } from 'node:s
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'minio';
 import { signV4 } from 'minio/dist/esm/signing.mjs';
-import { WeightsmithError, ErrorCode, invalidInput } from '@weightsmith/core';
+import { WeightsmithError, invalidInput } from '@weightsmith/core';
 import { bodyFailure, readAll, toSizedBody, type SizedBody } from './body.js';
 import { requestWithTimeouts, timeoutTransport, type HttpTimeouts } from './http-timeouts.js';
 import {
@@ -21,7 +21,7 @@ import type { GetOptions, ListOptions, ListPage, ObjectStat, ObjectStore, PutOpt
 import { validateExpiry } from './presign.js';
 import { rangeLength, validateRange } from './range.js';
 import { isNotFound, mapS3Error, parseS3ErrorBody } from './s3-errors.js';
-import { DEFAULT_RETRY_AFTER_SECONDS, storeUnavailable } from './store-errors.js';
+import { DEFAULT_RETRY_AFTER_SECONDS, storeUnavailable, undefinedIfNotFound } from './store-errors.js';
 
 export interface S3StoreOptions {
   /** Endpoint URL, e.g. `http://minio:9000` or `https://s3.eu-west-1.amazonaws.com`. */
@@ -258,13 +258,8 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async exists(key: string): Promise<ObjectStat | undefined> {
-    try {
-      return await this.stat(key);
-    } catch (err) {
-      if (err instanceof WeightsmithError && err.code === ErrorCode.NotFound) return undefined;
-      throw err;
-    }
+  exists(key: string): Promise<ObjectStat | undefined> {
+    return undefinedIfNotFound(this.stat(key));
   }
 
   async list(options: ListOptions = {}): Promise<ListPage> {

@@ -27,3 +27,13 @@ export function describeError(err: unknown): string {
   }
   return String(err);
 }
+
+/** `exists` of both stores: a stat whose `not_found` means "no". */
+export async function undefinedIfNotFound<T>(lookup: Promise<T>): Promise<T | undefined> {
+  try {
+    return await lookup;
+  } catch (err) {
+    if (err instanceof WeightsmithError && err.code === ErrorCode.NotFound) return undefined;
+    throw err;
+  }
+}
