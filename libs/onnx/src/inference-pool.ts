@@ -18,7 +18,7 @@
  * starts directly.
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import { ErrorCode, WeightsmithError, invalidInput, notFound } from '@weightsmith/core';
+import { ErrorCode, WeightsmithError, invalidInput, notFound, siblingModuleUrl, startModuleWorker } from '@weightsmith/core';
 import { modelKey, ortSessionOptions, type ModelSource, type SessionOptions } from './session-cache.js';
 import { copyTensor, transferList, validateTensor, type TensorMap, type ValueInfo } from './tensor-data.js';
 import type { LoadResult, WorkerInit, WorkerModelSource, WorkerRequest, WorkerResponse } from './worker-protocol.js';
@@ -428,16 +428,9 @@ function checkOutputNames(model: PoolModel, outputNames: string[]): void {
 }
 
 function defaultWorkerUrl(): URL {
-  // Same extension as this file: .ts when running from source, .js when compiled.
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return new URL(`./inference-worker${ext}`, import.meta.url);
+  return siblingModuleUrl(import.meta.url, 'inference-worker');
 }
 
 function startWorker(url: URL, init: WorkerInit, resourceLimits: ResourceLimits | undefined): Worker {
-  const options = { workerData: init, ...(resourceLimits === undefined ? {} : { resourceLimits }) };
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, options);
-  // Register tsx inside the worker, then import the TypeScript entry.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(bootstrap, { ...options, eval: true });
+  return startModuleWorker(url, { workerData: init, ...(resourceLimits === undefined ? {} : { resourceLimits }) });
 }
