@@ -6,3 +6,4 @@ export * from './linalg.js';
 export * from './matmul-naive.js';
 export * from './matmul.js';
 export type { MatrixData } from './matrix-checks.js';
+export * from './kmeans.js';
