@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { baseConfigSchema } from '@weightsmith/core';
 import type { ServiceDefinition } from '@weightsmith/http';
+import { registerLoraLegoRoutes } from './http/routes.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; description: string };
 
@@ -15,5 +16,7 @@ export const definition: ServiceDefinition = {
   version: pkg.version,
   description: pkg.description,
   configSchema,
-  register: () => [],
+  register: (service, ctx) => {
+    registerLoraLegoRoutes(service, ctx, { service: 'lora-lego', version: pkg.version });
+  },
 };
