@@ -105,3 +105,20 @@ test('MinIO probes use its health endpoints and the services config points at it
   assert.equal(config['WEIGHTSMITH_STORE'], 's3');
   assert.match(config['S3_ENDPOINT']!, /^http:\/\/minio\./);
 });
+
+test('every service Deployment probes /healthz and /readyz, has an HPA and a PDB, and a grace period above its drain time', () => {
+  const resources = loadKustomization(join(root, 'k8s/base'));
+  const deployments = resources.filter((r) => r.kind === 'Deployment');
+  assert.ok(deployments.length > 0);
+  for (const d of deployments) {
+    const name = d.metadata.name;
+    const spec = d.spec as { template: { spec: { terminationGracePeriodSeconds?: number; containers: (Container & { livenessProbe: { httpGet: { path: string } }; readinessProbe: { httpGet: { path: string } }; args?: string[] })[] } } };
+    const c = spec.template.spec.containers[0]!;
+    assert.equal(c.livenessProbe.httpGet.path, '/healthz', name);
+    assert.equal(c.readinessProbe.httpGet.path, '/readyz', name);
+    assert.ok(existsSync(join(root, c.args![0]!)), `${name}: entry ${c.args![0]} exists`);
+    assert.ok((spec.template.spec.terminationGracePeriodSeconds ?? 30) >= 40, `${name}: grace period covers the 25 s HTTP + 10 s job drain`);
+    assert.ok(resources.some((r) => r.kind === 'HorizontalPodAutoscaler' && (r.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name === name), `${name}: HPA`);
+    assert.ok(resources.some((r) => r.kind === 'PodDisruptionBudget' && r.metadata.name === name), `${name}: PDB`);
+  }
+});
