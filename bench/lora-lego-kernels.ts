@@ -1,26 +1,39 @@
 /**
- * Per-module kernels of the LoRA-LEGO merge: time per module and peak RSS for each method on
- * synthetic adapters with partly shared subspaces (so clustering has structure).
+ * Per-module kernels of the LoRA-LEGO merge: median time per module (merge and the fidelity
+ * report the pipeline computes for every module, separately), peak RSS and mean relative error
+ * for each method and module shape, on synthetic adapters with partly shared subspaces (so
+ * clustering has structure), plus the time this projects for a LLaMA-2-7B-shaped merge.
  *
  *   npx tsx bench/lora-lego-kernels.ts                       # small: 256→512, 4 adapters r=8
- *   DIN=4096 DOUT=11008 R=16 N=4 K=16 REPS=2 METHODS=lego,svd,cat npx tsx bench/lora-lego-kernels.ts
+ *   DIN=4096 DOUT=11008 R=16 N=4 K=16 REPS=5 METHODS=lego,svd,cat npx tsx bench/lora-lego-kernels.ts
+ *   SHAPES=4096x4096,4096x11008,11008x4096 R=16 K=16 REPS=5 METHODS=cat,svd,lego npx tsx bench/lora-lego-kernels.ts
  *
- * Ratios are against `cat` measured in the same process. The full-model bench (224 modules,
- * BF16 I/O) is bench/lora-lego.
+ * FIDELITY=exact times the F64 reference fidelity() instead of measureFidelity().
+ * SHAPES (dIn×dOut, comma-separated) overrides DIN/DOUT. One untimed warm-up merge per method
+ * and shape creates the matmul sessions first. Ratios are against `cat` on the same shape in the
+ * same process. The projection counts 224 modules (32 layers × q,k,v,o 4096→4096, gate,up
+ * 4096→11008, down 11008→4096) and uses the shapes measured here (11008→4096 falls back to
+ * 4096→11008 when not measured); it leaves out reading and writing the adapters, which the
+ * full-model bench (bench/lora-lego) includes.
  */
 import { Rng } from '@weightsmith/tensor';
-import { fidelity, mergeModule, type MergeMethod, type ModuleFactors } from '../services/lora-lego/src/merge/index.js';
+import { fidelity, measureFidelity, mergeModule, type MergeMethod, type ModuleFactors } from '../services/lora-lego/src/merge/index.js';
 
 const env = (name: string, dflt: number): number => (process.env[name] === undefined ? dflt : Number(process.env[name]));
-const dIn = env('DIN', 256);
-const dOut = env('DOUT', 512);
 const r = env('R', 8);
 const n = env('N', 4);
 const k = env('K', r);
-const reps = env('REPS', 2);
+const reps = env('REPS', 3);
+/** FIDELITY=exact times the F64 reference `fidelity` instead of `measureFidelity`. */
+const exact = process.env['FIDELITY'] === 'exact';
 const methods = (process.env['METHODS'] ?? 'cat,svd,task_arithmetic,lego,linear,ties,dare_linear,magnitude_prune').split(',') as MergeMethod[];
+const shapes: [number, number][] = (process.env['SHAPES'] ?? `${env('DIN', 256)}x${env('DOUT', 512)}`).split(',').map((s) => {
+  const [a, b] = s.split('x').map(Number);
+  if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b)) throw new Error(`SHAPES: '${s}' is not dIn×dOut`);
+  return [a!, b!];
+});
 
-function synthesize(): ModuleFactors[] {
+function synthesize(dIn: number, dOut: number): ModuleFactors[] {
   const rng = new Rng('bench');
   // A shared pool of 2r directions; each adapter mixes half shared, half own ranks.
   const sharedA = rng.normalArray(2 * r * dIn, 0, 0.02);
@@ -37,27 +50,76 @@ function synthesize(): ModuleFactors[] {
   });
 }
 
-const inputs = synthesize();
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+};
+
+interface Row {
+  shape: string;
+  method: string;
+  merge: number;
+  fid: number;
+  min: number;
+  rss: number;
+  err: number;
+}
+
 let peak = process.memoryUsage().rss;
 const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-const rows: { method: string; ms: number; rss: number; err: number }[] = [];
-for (const method of methods) {
-  let best = Infinity;
-  let err = 0;
-  for (let rep = 0; rep < reps; rep++) {
-    const t0 = performance.now();
-    const m = await mergeModule('layers.0.mlp.up_proj', inputs, dIn, dOut, { method, k: method === 'cat' || method === 'task_arithmetic' ? undefined : k, seed: 0 });
-    best = Math.min(best, performance.now() - t0);
-    const f = fidelity(inputs, m, dIn, dOut);
-    err = f.relativeError.reduce((s, v) => s + v, 0) / f.relativeError.length;
+const rows: Row[] = [];
+for (const [dIn, dOut] of shapes) {
+  const inputs = synthesize(dIn, dOut);
+  for (const method of methods) {
+    const opts = { method, k: method === 'cat' || method === 'task_arithmetic' ? undefined : k, seed: 0 };
+    await mergeModule('layers.0.mlp.up_proj', inputs, dIn, dOut, opts); // warm-up
+    const mergeMs: number[] = [];
+    const fidMs: number[] = [];
+    const totals: number[] = [];
+    let err = 0;
+    for (let rep = 0; rep < reps; rep++) {
+      const t0 = performance.now();
+      const m = await mergeModule('layers.0.mlp.up_proj', inputs, dIn, dOut, opts);
+      const t1 = performance.now();
+      const f = exact ? fidelity(inputs, m, dIn, dOut) : await measureFidelity(inputs, m, dIn, dOut);
+      const t2 = performance.now();
+      mergeMs.push(t1 - t0);
+      fidMs.push(t2 - t1);
+      totals.push(t2 - t0);
+      err = f.relativeError.reduce((s, v) => s + v, 0) / f.relativeError.length;
+    }
+    peak = Math.max(peak, process.memoryUsage().rss);
+    rows.push({ shape: `${dIn}→${dOut}`, method, merge: median(mergeMs), fid: median(fidMs), min: Math.min(...totals), rss: peak / 2 ** 20, err });
   }
-  peak = Math.max(peak, process.memoryUsage().rss);
-  rows.push({ method, ms: best, rss: peak / 2 ** 20, err });
 }
 clearInterval(timer);
-const base = rows.find((x) => x.method === 'cat')?.ms ?? rows[0]!.ms;
-console.log(`module ${dIn}→${dOut}, ${n} adapters r=${r}, k=${k}, best of ${reps}`);
-console.log('method            ms/module   ×cat   peak RSS MiB   mean rel. error');
+
+console.log(`${n} adapters r=${r}, k=${k}, median of ${reps} (after one warm-up); fidelity = the per-module fidelity report (${exact ? 'fidelity, F64' : 'measureFidelity'})`);
+console.log('shape          method           merge ms  fidelity ms  total ms  min total  ×cat  peak RSS MiB  mean rel. error');
 for (const x of rows) {
-  console.log(`${x.method.padEnd(16)} ${x.ms.toFixed(1).padStart(10)} ${(x.ms / base).toFixed(1).padStart(6)} ${x.rss.toFixed(0).padStart(14)} ${x.err.toFixed(4).padStart(17)}`);
+  const base = rows.find((y) => y.shape === x.shape && y.method === 'cat');
+  const ratio = base ? ((x.merge + x.fid) / (base.merge + base.fid)).toFixed(1) : '-';
+  console.log(
+    `${x.shape.padEnd(14)} ${x.method.padEnd(16)} ${x.merge.toFixed(1).padStart(8)} ${x.fid.toFixed(1).padStart(12)} ${(x.merge + x.fid).toFixed(1).padStart(9)} ${x.min
+      .toFixed(1)
+      .padStart(10)} ${ratio.padStart(5)} ${x.rss.toFixed(0).padStart(13)} ${x.err.toFixed(4).padStart(16)}`,
+  );
+}
+
+// Projection for LLaMA-2-7B: 128 square modules, 64 up-projections, 32 down-projections.
+const total = (shape: string, method: string): number | undefined => {
+  const x = rows.find((y) => y.shape === shape && y.method === method);
+  return x === undefined ? undefined : x.merge + x.fid;
+};
+const sq = total('4096→4096', methods[0]!) !== undefined;
+const up = total('4096→11008', methods[0]!) !== undefined;
+if (sq && up) {
+  console.log('\nprojected LLaMA-2-7B merge (224 modules, kernels only, no I/O):');
+  for (const method of methods) {
+    const s = total('4096→4096', method)!;
+    const u = total('4096→11008', method)!;
+    const d = total('11008→4096', method) ?? u;
+    console.log(`${method.padEnd(16)} ${((128 * s + 64 * u + 32 * d) / 1000).toFixed(1).padStart(6)} s`);
+  }
 }

@@ -1,6 +1,6 @@
 import { invalidInput } from '@weightsmith/core';
 import { checkMatrix } from './matrix-checks.js';
-import { matmul, matmulTransB } from './matmul.js';
+import { matmulTransB } from './matmul.js';
 import { Rng, type Seed } from './rng.js';
 
 /*
@@ -82,7 +82,8 @@ export async function kmeans(points: Float32Array, n: number, dim: number, k: nu
     for (let d = 0; d < dim; d++) mean[d] = mean[d]! + points[o + d]!;
   }
   for (let d = 0; d < dim; d++) mean[d]! /= n;
-  const x = new Float32Array(n * dim);
+  // The centred copy and the run's centroids are work buffers, reused across calls (see takeScratch).
+  const x = takeScratch(n * dim);
   for (let i = 0; i < n; i++) {
     const o = i * dim;
     for (let d = 0; d < dim; d++) x[o + d] = points[o + d]! - mean[d]!;
@@ -91,17 +92,28 @@ export async function kmeans(points: Float32Array, n: number, dim: number, k: nu
 
   const ctx: RunContext = { x, xx, n, dim, k, maxIter, tol, dots: new Float32Array(n * k) };
   let best: RunResult | undefined;
-  if (opts.init !== undefined) {
-    const c = new Float32Array(k * dim);
-    for (let j = 0; j < k; j++) for (let d = 0; d < dim; d++) c[j * dim + d] = opts.init[j * dim + d]! - mean[d]!;
-    best = await lloyd(ctx, c);
-  } else {
-    const gram = await matmulTransB(x, x, n, dim, n);
-    const root = new Rng(opts.seed ?? 0);
-    for (let r = 0; r < nInit; r++) {
-      const run = await lloyd(ctx, kmeansPlusPlus(ctx, gram, root.fork(`run/${r}`)));
-      if (best === undefined || run.inertia < best.inertia) best = run;
+  const work = takeScratch(k * dim);
+  try {
+    if (opts.init !== undefined) {
+      const c = new Float32Array(k * dim);
+      for (let j = 0; j < k; j++) for (let d = 0; d < dim; d++) c[j * dim + d] = opts.init[j * dim + d]! - mean[d]!;
+      best = await lloyd(ctx, c);
+    } else {
+      const gram = await matmulTransB(x, x, n, dim, n);
+      const root = new Rng(opts.seed ?? 0);
+      const kept = new Float32Array(k * dim);
+      for (let r = 0; r < nInit; r++) {
+        kmeansPlusPlus(ctx, gram, root.fork(`run/${r}`), work);
+        const run = await lloyd(ctx, work);
+        if (best === undefined || run.inertia < best.inertia) {
+          kept.set(work);
+          best = { ...run, centroids: kept };
+        }
+      }
     }
+  } finally {
+    putScratch(x);
+    putScratch(work);
   }
   const run = best!;
   for (let j = 0; j < k; j++) for (let d = 0; d < dim; d++) run.centroids[j * dim + d] = run.centroids[j * dim + d]! + mean[d]!;
@@ -147,11 +159,10 @@ function rowSquaredNorms(a: Float32Array, rows: number, dim: number): Float64Arr
 }
 
 /** k-means++ (Arthur & Vassilvitskii 2007): each next centre drawn with probability ∝ D². */
-function kmeansPlusPlus(ctx: RunContext, gram: Float32Array, rng: Rng): Float32Array {
+function kmeansPlusPlus(ctx: RunContext, gram: Float32Array, rng: Rng, centroids: Float32Array): Float32Array {
   const { x, xx, n, dim, k } = ctx;
   const chosen = new Uint8Array(n);
   const minD = new Float64Array(n).fill(Infinity);
-  const centroids = new Float32Array(k * dim);
   let next = rng.int(n);
   for (let j = 0; j < k; j++) {
     chosen[next] = 1;
@@ -191,7 +202,6 @@ async function lloyd(ctx: RunContext, centroids: Float32Array): Promise<RunResul
   const dist = new Float64Array(n);
   const sizes = new Int32Array(k);
   const history: number[] = [];
-  const weights = new Float32Array(k * n);
   let iterations = 0;
   for (let iter = 1; iter <= maxIter; iter++) {
     iterations = iter;
@@ -217,7 +227,7 @@ async function lloyd(ctx: RunContext, centroids: Float32Array): Promise<RunResul
     const prev = history.length > 0 ? history[history.length - 1]! : Infinity;
     history.push(inertia);
     if (!changed && iter > 1) break; // centroids are already the means of this assignment
-    await updateCentroids(x, n, dim, k, assignment, dist, centroids, weights, sizes);
+    await updateCentroids(x, n, dim, k, assignment, dist, centroids, sizes);
     if (Number.isFinite(prev) && prev - inertia <= tol * prev) break;
   }
   return { centroids, assignment, sizes, inertia: exactInertia(x, n, dim, centroids, assignment), iterations, history };
@@ -225,8 +235,7 @@ async function lloyd(ctx: RunContext, centroids: Float32Array): Promise<RunResul
 
 /**
  * Re-seeds empty clusters (see the file comment), then sets each centroid to the mean of its
- * members as one product W·X with W (k×n) holding 1/size at (cluster, member): the fast matmul
- * path instead of a JS loop over n·dim.
+ * members.
  */
 async function updateCentroids(
   x: Float32Array,
@@ -236,7 +245,6 @@ async function updateCentroids(
   assignment: Int32Array,
   dist: Float64Array,
   centroids: Float32Array,
-  weights: Float32Array,
   sizes: Int32Array,
 ): Promise<void> {
   sizes.fill(0);
@@ -253,13 +261,20 @@ async function updateCentroids(
     sizes[j] = 1;
     dist[far] = 0;
   }
-  weights.fill(0);
+  // Sums of members in place (n·dim adds): cheaper here than a k×n×dim product, whose result
+  // would also be fresh memory on every iteration.
+  for (let j = 0; j < k; j++) if (sizes[j]! > 0) centroids.fill(0, j * dim, (j + 1) * dim);
   for (let i = 0; i < n; i++) {
-    const j = assignment[i]!;
-    weights[j * n + i] = 1 / sizes[j]!;
+    const co = assignment[i]! * dim;
+    const xo = i * dim;
+    for (let d = 0; d < dim; d++) centroids[co + d] = centroids[co + d]! + x[xo + d]!;
   }
-  const means = await matmul(weights, x, k, n, dim);
-  for (let j = 0; j < k; j++) if (sizes[j]! > 0) centroids.set(means.subarray(j * dim, (j + 1) * dim), j * dim);
+  for (let j = 0; j < k; j++) {
+    if (sizes[j]! <= 1) continue;
+    const f = 1 / sizes[j]!;
+    const co = j * dim;
+    for (let d = 0; d < dim; d++) centroids[co + d] = centroids[co + d]! * f;
+  }
 }
 
 function exactInertia(x: Float32Array, n: number, dim: number, centroids: Float32Array, assignment: Int32Array): number {
@@ -273,4 +288,23 @@ function exactInertia(x: Float32Array, n: number, dim: number, centroids: Float3
     }
   }
   return total;
+}
+
+/*
+ * One reusable buffer per length (fresh memory costs ~4 ms per MB in page faults on the dev VM,
+ * more than the clustering itself). Taken out while in use, so concurrent calls never share one.
+ */
+const scratch = new Map<number, Float32Array>();
+
+function takeScratch(length: number): Float32Array {
+  const b = scratch.get(length);
+  if (b === undefined) return new Float32Array(length);
+  scratch.delete(length);
+  return b;
+}
+
+function putScratch(buf: Float32Array): void {
+  scratch.delete(buf.length);
+  scratch.set(buf.length, buf);
+  if (scratch.size > 8) scratch.delete(scratch.keys().next().value!);
 }

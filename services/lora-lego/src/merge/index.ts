@@ -1,6 +1,6 @@
 export * from './types.js';
 export { mergeModule } from './merge.js';
-export { fidelity, type Fidelity } from './fidelity.js';
+export { fidelity, measureFidelity, type Fidelity } from './fidelity.js';
 export { MAX_MERGE_RANK, DEFAULT_DENSITY } from './options.js';
 export { denseCombine } from './dense.js';
 export { buildMsuPool, type MsuPool } from './msu.js';

@@ -1,5 +1,6 @@
 import { kmeans } from '@weightsmith/tensor';
-import { buildMsuPool } from './msu.js';
+import { buildMsuPool, type MsuPool } from './msu.js';
+import { putScratch, takeScratch } from './scratch.js';
 import type { ResolvedOptions } from './options.js';
 import type { MergedModule, ModuleFactors } from './types.js';
 
@@ -22,10 +23,18 @@ import type { MergedModule, ModuleFactors } from './types.js';
  *   per module, and this keeps a module's result independent of which other modules exist.
  */
 export async function legoMerge(inputs: readonly ModuleFactors[], dIn: number, dOut: number, opts: ResolvedOptions): Promise<MergedModule> {
+  const R = inputs.reduce((s, f) => s + f.r, 0);
+  const poolBuffer = takeScratch(R * (dIn + dOut));
+  try {
+    return await legoFromPool(buildMsuPool(inputs, dIn, dOut, poolBuffer), inputs, R, dIn, dOut, opts);
+  } finally {
+    putScratch(poolBuffer);
+  }
+}
+
+async function legoFromPool(pool: MsuPool, inputs: readonly ModuleFactors[], R: number, dIn: number, dOut: number, opts: ResolvedOptions): Promise<MergedModule> {
   const warnings: string[] = [];
   const k = opts.k;
-  const pool = buildMsuPool(inputs, dIn, dOut);
-  const R = inputs.reduce((s, f) => s + f.r, 0);
   if (pool.dropped > 0) warnings.push(`${pool.dropped} of ${R} rank units are zero (zero factor or zero weight·scale) and were dropped`);
   const A = new Float32Array(k * dIn);
   const B = new Float32Array(dOut * k);

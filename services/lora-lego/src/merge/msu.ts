@@ -1,3 +1,4 @@
+import { putScratch, takeScratch } from './scratch.js';
 import type { ModuleFactors } from './types.js';
 
 /*
@@ -28,59 +29,81 @@ export interface MsuPool {
   dropped: number;
 }
 
-export function buildMsuPool(inputs: readonly ModuleFactors[], dIn: number, dOut: number): MsuPool {
+/**
+ * `into` (optional, at least Σr_i·(dIn+dOut) elements): where the vectors are written (a reused
+ * work buffer; the result's `vectors` is then a view of it). Units are built in a work buffer and
+ * moved into canonical order there, so no memory per unit is allocated.
+ */
+export function buildMsuPool(inputs: readonly ModuleFactors[], dIn: number, dOut: number, into?: Float32Array): MsuPool {
   const dim = dIn + dOut;
-  const units: Float32Array[] = [];
+  const total = inputs.reduce((s, f) => s + f.r, 0);
+  const work = takeScratch(total * dim);
+  const workNorms: number[] = [];
   let dropped = 0;
-  for (const f of inputs) {
-    const c = f.weight * f.scale;
-    for (let j = 0; j < f.r; j++) {
-      const a = f.A.subarray(j * dIn, (j + 1) * dIn);
-      let na = 0;
-      for (let d = 0; d < dIn; d++) na += a[d]! * a[d]!;
-      let nb = 0;
-      for (let o = 0; o < dOut; o++) nb += f.B[o * f.r + j]! ** 2;
-      if (c === 0 || na === 0 || nb === 0) {
-        dropped++;
-        continue;
+  let n = 0;
+  try {
+    for (const f of inputs) {
+      const c = f.weight * f.scale;
+      const r = f.r;
+      for (let j = 0; j < r; j++) {
+        const a = f.A.subarray(j * dIn, (j + 1) * dIn);
+        let na = 0;
+        for (let d = 0; d < dIn; d++) na += a[d]! * a[d]!;
+        let nb = 0;
+        for (let o = 0; o < dOut; o++) nb += f.B[o * r + j]! ** 2;
+        if (c === 0 || na === 0 || nb === 0) {
+          dropped++;
+          continue;
+        }
+        na = Math.sqrt(na);
+        nb = Math.sqrt(nb);
+        const fa = Math.sign(c) * Math.sqrt((Math.abs(c) * nb) / na);
+        const fb = Math.sqrt((Math.abs(c) * na) / nb);
+        const mo = n * dim;
+        let arg = 0;
+        let best = -1;
+        for (let d = 0; d < dIn; d++) {
+          const v = Math.fround(fa * a[d]!);
+          work[mo + d] = v;
+          if (Math.abs(v) > best) {
+            best = Math.abs(v);
+            arg = d;
+          }
+        }
+        for (let o = 0; o < dOut; o++) work[mo + dIn + o] = fb * f.B[o * r + j]!;
+        if (work[mo + arg]! < 0) for (let t = 0; t < dim; t++) work[mo + t] = -work[mo + t]!;
+        let sq = 0;
+        for (let t = 0; t < dim; t++) sq += work[mo + t]! * work[mo + t]!;
+        // A value rounded to zero in F32 can still make a unit vanish.
+        if (sq === 0) {
+          dropped++;
+          continue;
+        }
+        workNorms.push(Math.sqrt(sq));
+        n++;
       }
-      na = Math.sqrt(na);
-      nb = Math.sqrt(nb);
-      const fa = Math.sign(c) * Math.sqrt((Math.abs(c) * nb) / na);
-      const fb = Math.sqrt((Math.abs(c) * na) / nb);
-      const m = new Float32Array(dim);
-      for (let d = 0; d < dIn; d++) m[d] = fa * a[d]!;
-      for (let o = 0; o < dOut; o++) m[dIn + o] = fb * f.B[o * f.r + j]!;
-      let arg = 0;
-      for (let d = 1; d < dIn; d++) if (Math.abs(m[d]!) > Math.abs(m[arg]!)) arg = d;
-      if (m[arg]! < 0) for (let t = 0; t < dim; t++) m[t] = -m[t]!;
-      // A value rounded to zero in F32 can still make a unit vanish.
-      if (m.every((v) => v === 0)) {
-        dropped++;
-        continue;
-      }
-      units.push(m);
     }
+    const bits = new Uint32Array(work.buffer, work.byteOffset, n * dim);
+    const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => {
+      const nx = workNorms[x]!;
+      const ny = workNorms[y]!;
+      if (nx !== ny) return ny - nx;
+      const xo = x * dim;
+      const yo = y * dim;
+      for (let t = 0; t < dim; t++) {
+        const d = bits[xo + t]! - bits[yo + t]!;
+        if (d !== 0) return d;
+      }
+      return 0;
+    });
+    const vectors = into === undefined ? new Float32Array(n * dim) : into.subarray(0, n * dim);
+    const norms = new Float64Array(n);
+    order.forEach((u, i) => {
+      vectors.set(work.subarray(u * dim, (u + 1) * dim), i * dim);
+      norms[i] = workNorms[u]!;
+    });
+    return { vectors, norms, n, dim, dropped };
+  } finally {
+    putScratch(work);
   }
-  const keyed = units.map((m) => {
-    let s = 0;
-    for (let t = 0; t < dim; t++) s += m[t]! * m[t]!;
-    return { m, norm: Math.sqrt(s), bits: new Uint32Array(m.buffer, m.byteOffset, dim) };
-  });
-  keyed.sort((x, y) => {
-    if (x.norm !== y.norm) return y.norm - x.norm;
-    for (let t = 0; t < dim; t++) {
-      const d = x.bits[t]! - y.bits[t]!;
-      if (d !== 0) return d;
-    }
-    return 0;
-  });
-  const n = keyed.length;
-  const vectors = new Float32Array(n * dim);
-  const norms = new Float64Array(n);
-  keyed.forEach((u, i) => {
-    vectors.set(u.m, i * dim);
-    norms[i] = u.norm;
-  });
-  return { vectors, norms, n, dim, dropped };
 }

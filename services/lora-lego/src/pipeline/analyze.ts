@@ -4,7 +4,7 @@
  * much of each input a rank-k `svd` merge keeps at candidate ranks.
  */
 import { matmulTransB } from '@weightsmith/tensor';
-import { fidelity, mergeModule, type ModuleFactors } from '../merge/index.js';
+import { measureFidelity, mergeModule, type ModuleFactors } from '../merge/index.js';
 import { transposeF32 } from '../merge/small-linalg.js';
 import { planModules, type MergeInput } from './merge-adapters.js';
 
@@ -72,7 +72,7 @@ export async function analyzeAdapters(
     const retainedAtK: ModuleAnalysis['retainedAtK'] = [];
     for (const k of candidateKs) {
       const merged = await mergeModule(plan.name, factors, plan.dIn, plan.dOut, { method: 'svd', k });
-      const fit = fidelity(factors, merged, plan.dIn, plan.dOut);
+      const fit = await measureFidelity(factors, merged, plan.dIn, plan.dOut);
       retainedAtK.push({ k, retainedEnergy: fit.retainedEnergy, relativeError: fit.relativeError });
     }
     modules.push({

@@ -8,7 +8,7 @@
 import { ErrorCode, WeightsmithError, invalidInput } from '@weightsmith/core';
 import type { AdapterModule, CarriedToWrite, FactorDType, PeftAdapter, PeftAdapterToWrite } from '../adapter/index.js';
 import { planCarriedTensors } from '../adapter/index.js';
-import { fidelity, mergeModule, type MergeOptions, type ModuleFactors as MergeFactors } from '../merge/index.js';
+import { measureFidelity, mergeModule, type MergeOptions, type ModuleFactors as MergeFactors } from '../merge/index.js';
 
 export interface MergeInput {
   adapter: PeftAdapter;
@@ -146,7 +146,7 @@ export async function mergeAdapters(
       factors.push({ A, B, r: module.r, scale: module.scale, weight: inputs[input]!.weight });
     }
     const result = await mergeModule(plan.name, factors, plan.dIn, plan.dOut, { ...options, k });
-    const fit = fidelity(factors, result, plan.dIn, plan.dOut);
+    const fit = await measureFidelity(factors, result, plan.dIn, plan.dOut);
     // mergeModule pads a module that yields fewer directions (k ≥ R) with zero ranks up to k.
     merged.push({ A: result.A, B: result.B });
     modules.push({
