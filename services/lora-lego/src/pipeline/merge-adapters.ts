@@ -2,10 +2,26 @@
  * Merges opened PEFT adapters module by module: checks that shared modules agree, reads each
  * module's factors from every adapter that has it (one module of all inputs in memory at a
  * time), runs the chosen method, measures fidelity, and returns a writer spec for the merged
- * adapter plus the report. The merged factors are kept (rank k, small next to the inputs) so
- * that every module is merged, and every error raised, before a single byte is written.
+ * adapter plus the report. The merged factors are kept (rank k, in the output dtype: small next
+ * to the inputs) so that every module is merged, and every error raised, before a single byte
+ * is written. Fidelity is measured on the float32 factors, before rounding to the output dtype.
  */
+
+/** A merged factor held in the output dtype until the writer asks for it. */
+type Held = Float32Array | { bits: Uint16Array; dtype: 'F16' | 'BF16' };
+
+function hold(x: Float32Array, dtype: FactorDType): Held {
+  if (dtype === 'F32') return x;
+  return { bits: dtype === 'BF16' ? f32ToBF16(x) : f32ToF16(x), dtype };
+}
+
+/** F16/BF16 → F32 is exact, so the writer's rounding back to the dtype gives the held bits. */
+function release(h: Held): Float32Array {
+  if (h instanceof Float32Array) return h;
+  return h.dtype === 'BF16' ? bf16ToF32(h.bits) : f16ToF32(h.bits);
+}
 import { ErrorCode, WeightsmithError, invalidInput } from '@weightsmith/core';
+import { bf16ToF32, f16ToF32, f32ToBF16, f32ToF16 } from '@weightsmith/tensor';
 import type { AdapterModule, CarriedToWrite, FactorDType, PeftAdapter, PeftAdapterToWrite } from '../adapter/index.js';
 import { planCarriedTensors } from '../adapter/index.js';
 import { measureFidelity, mergeModule, type MergeOptions, type ModuleFactors as MergeFactors } from '../merge/index.js';
@@ -136,7 +152,7 @@ export async function mergeAdapters(
   const dtype = outputDType(inputs, options.dtype);
   const carried: CarriedToWrite[] = await planCarriedTensors(inputs.map((i) => i.adapter));
 
-  const merged: { A: Float32Array; B: Float32Array }[] = [];
+  const merged: { A: Held; B: Held }[] = [];
   const modules: ModuleReport[] = [];
   for (const [index, plan] of plans.entries()) {
     hooks.signal?.throwIfAborted();
@@ -148,7 +164,7 @@ export async function mergeAdapters(
     const result = await mergeModule(plan.name, factors, plan.dIn, plan.dOut, { ...options, k });
     const fit = await measureFidelity(factors, result, plan.dIn, plan.dOut);
     // mergeModule pads a module that yields fewer directions (k ≥ R) with zero ranks up to k.
-    merged.push({ A: result.A, B: result.B });
+    merged.push({ A: hold(result.A, dtype), B: hold(result.B, dtype) });
     modules.push({
       name: plan.name,
       inputs: plan.holders.map((h) => h.input),
@@ -198,7 +214,7 @@ export async function mergeAdapters(
       kind: plan.kind,
       dIn: plan.dIn,
       dOut: plan.dOut,
-      produce: () => merged[i]!,
+      produce: () => ({ A: release(merged[i]!.A), B: release(merged[i]!.B) }),
     })),
     metadata: {
       producer: 'weightsmith/lora-lego',
