@@ -24,7 +24,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,8 +34,6 @@ const RANK = 16;
 const ALPHA = 32;
 const HIDDEN = 4096;
 const INTERMEDIATE = 11008;
-const ATTENTION = ['q_proj', 'k_proj', 'v_proj', 'o_proj'] as const;
-const MLP = ['gate_proj', 'up_proj', 'down_proj'] as const;
 
 const TARGETS: Record<string, { seconds: number; rssMiB?: number }> = {
   lego: { seconds: 30, rssMiB: 1024 },
@@ -43,22 +41,11 @@ const TARGETS: Record<string, { seconds: number; rssMiB?: number }> = {
   cat: { seconds: 10 },
 };
 
-interface ModuleShape {
-  name: string;
-  dIn: number;
-  dOut: number;
-}
+type ModuleShape = { name: string; dIn: number; dOut: number };
 
-function llamaModules(layers: number): ModuleShape[] {
-  const modules: ModuleShape[] = [];
-  for (let l = 0; l < layers; l++) {
-    for (const p of ATTENTION) modules.push({ name: `model.layers.${l}.self_attn.${p}`, dIn: HIDDEN, dOut: HIDDEN });
-    for (const p of MLP) {
-      const down = p === 'down_proj';
-      modules.push({ name: `model.layers.${l}.mlp.${p}`, dIn: down ? INTERMEDIATE : HIDDEN, dOut: down ? HIDDEN : INTERMEDIATE });
-    }
-  }
-  return modules;
+async function llamaModules(layers: number): Promise<ModuleShape[]> {
+  const { llamaModules: shapes } = await import('../services/lora-lego/src/synthetic.js');
+  return shapes(layers, HIDDEN, INTERMEDIATE);
 }
 
 // ---------------------------------------------------------------- child: one merge
@@ -126,47 +113,10 @@ async function runChild(job: ChildJob | 'idle'): Promise<void> {
 // ---------------------------------------------------------------- parent: synthesis + table
 
 async function synthesize(dir: string, modules: readonly ModuleShape[]): Promise<string[]> {
-  const { Rng } = await import('@weightsmith/tensor');
-  const { writePeftAdapterFolder } = await import('../services/lora-lego/src/adapter/index.js');
-  const r = RANK;
-  const std = 0.02;
-  const dirs: string[] = [];
-  for (let i = 0; i < ADAPTERS; i++) {
-    const folder = join(dir, `adapter-${i}`);
-    dirs.push(folder);
-    if (existsSync(join(folder, 'adapter_config.json'))) continue;
-    await writePeftAdapterFolder(folder, {
-      k: r,
-      dtype: 'BF16',
-      baseModel: 'meta-llama/Llama-2-7b-hf',
-      modules: modules.map((m) => ({
-        name: m.name,
-        kind: 'linear' as const,
-        dIn: m.dIn,
-        dOut: m.dOut,
-        produce: () => {
-          // The shared basis depends on the module only; each adapter regenerates it (cheaper than holding it).
-          const shared = new Rng(`lora-bench/shared/${m.name}`);
-          const sharedA = shared.normalArray(r * m.dIn, 0, std);
-          const sharedB = shared.normalArray(m.dOut * r, 0, std);
-          const own = new Rng(`lora-bench/${i}/${m.name}`);
-          const A = own.normalArray(r * m.dIn, 0, std);
-          const B = own.normalArray(m.dOut * r, 0, std);
-          for (let j = 0; j < r / 2; j++) {
-            const src = (i * (r / 4) + j) % r;
-            for (let d = 0; d < m.dIn; d++) A[j * m.dIn + d] = sharedA[src * m.dIn + d]! + 0.3 * A[j * m.dIn + d]!;
-            for (let o = 0; o < m.dOut; o++) B[o * r + j] = sharedB[o * r + src]! + 0.3 * B[o * r + j]!;
-          }
-          return { A, B };
-        },
-      })),
-    });
-    // The writer's config has lora_alpha = r (scaling 1); a trained adapter usually has 2r.
-    const configPath = join(folder, 'adapter_config.json');
-    const config = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
-    await writeFile(configPath, `${JSON.stringify({ ...config, lora_alpha: ALPHA, task_type: 'CAUSAL_LM' }, null, 2)}\n`);
-  }
-  return dirs;
+  const { writeSyntheticAdapters } = await import('../services/lora-lego/src/synthetic.js');
+  const dirs = Array.from({ length: ADAPTERS }, (_, i) => join(dir, `adapter-${i}`));
+  if (dirs.every((d) => existsSync(join(d, 'adapter_config.json')))) return dirs;
+  return writeSyntheticAdapters(dir, { count: ADAPTERS, rank: RANK, alpha: ALPHA, modules, dtype: 'BF16', baseModel: 'meta-llama/Llama-2-7b-hf', seed: 'lora-bench' });
 }
 
 function spawnChild(arg: ChildJob | 'idle'): Promise<{ result: unknown; wallSeconds: number }> {
@@ -201,7 +151,7 @@ async function runParent(): Promise<void> {
   const keep = process.env['LORA_BENCH_DIR'];
   const dir = keep ?? (await mkdtemp(join(tmpdir(), 'lora-lego-bench-')));
   await mkdir(dir, { recursive: true });
-  const modules = llamaModules(layers);
+  const modules = await llamaModules(layers);
   const params = modules.reduce((s, m) => s + RANK * (m.dIn + m.dOut), 0);
 
   try {
