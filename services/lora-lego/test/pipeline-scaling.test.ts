@@ -52,7 +52,7 @@ test('cat of rsLoRA + rank/alpha patterns + BF16 + mixed ranks equals Σ w_i s_i
   const one = await build(1, { r: 4, lora_alpha: 8, use_rslora: true, rank_pattern: { v_proj: 2 }, alpha_pattern: { 'layers.0.self_attn.v_proj': 2 } }, { [Q]: 4, [V]: 2 }, 'BF16');
   // Adapter 2: plain, r = 3, α = 6 → 2 everywhere; alpha_pattern key 'self_attn' must NOT match (PEFT matches at a dotted suffix).
   const two = await build(2, { r: 3, lora_alpha: 6, alpha_pattern: { self_attn: 100 } }, { [Q]: 3, [V]: 3 }, 'F32');
-  const expectedScale = { one: { [Q]: 8 / Math.sqrt(4), [V]: 2 / Math.sqrt(2) }, two: { [Q]: 6 / 3, [V]: 6 / 3 } };
+  const expectedScale: Record<'one' | 'two', Record<string, number>> = { one: { [Q]: 8 / Math.sqrt(4), [V]: 2 / Math.sqrt(2) }, two: { [Q]: 6 / 3, [V]: 6 / 3 } };
   const w = [0.75, -1.5];
 
   const { spec, report } = await mergeAdapters(

@@ -1,27 +1,33 @@
-import { matmul, svd } from '@weightsmith/tensor';
-import { gramRange, rowGram } from './small-linalg.js';
+import { matmul, matmulTransB } from '@weightsmith/tensor';
+import { putScratch, takeScratch } from './scratch.js';
+import { gramRows, leftSvd, pivotedCholesky, solvePivotBlockTransposed } from './small-linalg.js';
 import type { ModuleFactors } from './types.js';
 
 /*
- * Merges that are exact in factored form. Σ_i c_i·B_i·A_i is B·diag(c)·A with B = [B_1 … B_N]
- * (dOut×R) and A = [A_1; …; A_N] (R×dIn), so its SVD needs only R×R work:
+ * Merges that are exact in factored form. Σ_i c_i·B_i·A_i is B·D·A with B = [B_1 … B_N]
+ * (dOut×R), A = [A_1; …; A_N] (R×dIn), D = diag(c), so its SVD needs only R×R work:
  *
- *   B = Q_B·R_B and Aᵀ = Q_A·R_A  ⇒  ΔW = Q_B·(R_B·diag(c)·R_Aᵀ)·Q_Aᵀ, SVD the R×R core.
+ *   B = Q_B·L_Bᵀ and Aᵀ = Q_A·L_Aᵀ  ⇒  ΔW = Q_B·(L_Bᵀ·D·L_A)·Q_Aᵀ = Q_B·C·Q_Aᵀ, SVD the core C.
  *
- * The "R" factors are taken from the Gram matrices instead of Householder QR: with
- * BᵀB = U_B·Λ_B·U_Bᵀ, Q_B = B·U_B·Λ_B^{-1/2} and R_B = Λ_B^{1/2}·U_Bᵀ (likewise for A). Measured
- * here, JS Householder QR of an 11008×64 factor takes ~0.5 s while the Gram is one MLAS product
- * (~ms), and every product with a tall factor then goes through the fast matmul. The price is
- * the Gram's squared condition number: directions of B or A below ~1e-3.5 of the largest
- * singular value are resolved only to F32-Gram accuracy, which affects how the smallest
- * singular values are ranked, not the reconstruction (B'·A' reproduces ΔW exactly when k keeps
- * every direction, because the Gram factors cancel algebraically). Columns of B and rows of A
- * are normalised first (their norms folded into c), so adapters of very different magnitude do
- * not make the Grams ill-conditioned; pairs with a zero factor or zero coefficient are dropped.
+ * The triangular factors come from the Gram matrices BᵀB and AAᵀ (Cholesky-QR) instead of
+ * Householder QR: each Gram is one fast matmul on the stacked factors (JS Householder of an
+ * 11008×64 factor took ~0.5 s), and Cholesky of a 64×64 Gram costs ~0.1 ms where the former
+ * eigen-decomposition cost ~20 ms. The Cholesky is pivoted and stops at the numerical rank
+ * (CHOLESKY_RELATIVE_FLOOR), which handles rank deficiency without eigenvalues: duplicate or
+ * dependent ranks across adapters, Σ r_i above dIn or dOut. Q_B = B_piv·L₁₁⁻ᵀ uses only the pivot
+ * columns. The price of the Gram route is its squared condition number: directions weaker than
+ * ~1e-3.5 of a factor's strongest are resolved to F32-Gram accuracy, which affects the ranking of
+ * the smallest singular values, not the reconstruction when k keeps every direction. Columns of
+ * B and rows of A are normalised first (their norms folded into c) so adapters of very different
+ * magnitude do not make the Grams ill-conditioned; pairs with a zero factor or coefficient are
+ * dropped.
  *
- * Result: B' = Q_B·U_k·√S_k and A' = √S_k·V_kᵀ·Q_Aᵀ, so both factors carry √σ (balanced). Signs
- * follow the SVD's convention (largest entry of each U column positive), so results are
- * deterministic. A dense dOut×dIn matrix is never formed.
+ * With C = U·S·Vᵀ: B' = Q_B·U_k·√S_k and A' = S_k^{-1/2}·U_kᵀ·C·Q_Aᵀ (= √S_k·V_kᵀ·Q_Aᵀ), so V is
+ * never formed and B'·A' = Q_B·U_k·U_kᵀ·C·Q_Aᵀ is an exact projection. Both become small k×R
+ * transforms applied by ONE fast matmul each to the stacked factors. Signs follow the core's U
+ * (largest entry of each column positive), so results are deterministic. A dense dOut×dIn matrix
+ * is never formed; the stacked factors live in reused scratch buffers (fresh memory costs more
+ * than the arithmetic here).
  */
 
 export interface LowRank {
@@ -48,85 +54,172 @@ export function concatFactors(inputs: readonly ModuleFactors[], coef: readonly n
   return { A, B };
 }
 
+/** Singular values below this fraction of the largest are numerical zeros of the F64 core. */
+const CORE_ZERO = 1e-13;
+
+/** The non-zero units of the stacked factors: unit rows of A and unit columns of B (stored as rows), norms folded into c. */
+interface Stacked {
+  /** R×dIn. */
+  at: Float32Array;
+  /** R×dOut (Bᵀ, for the Gram). */
+  bt: Float32Array;
+  /** dOut×R (B, for the final product, which then lands in the output layout). */
+  bs: Float32Array;
+  c: Float64Array;
+  R: number;
+}
+
+function stackUnits(inputs: readonly ModuleFactors[], coef: readonly number[], dIn: number, dOut: number): Stacked {
+  // Pass 1: squared norms of every unit (B read row by row, contiguously).
+  const total = inputs.reduce((s, f, i) => s + (coef[i] === 0 ? 0 : f.r), 0);
+  const na = new Float64Array(total);
+  const nb = new Float64Array(total);
+  const cAll = new Float64Array(total);
+  let u = 0;
+  for (let i = 0; i < inputs.length; i++) {
+    const c = coef[i]!;
+    if (c === 0) continue;
+    const { A: fA, B: fB, r } = inputs[i]!;
+    for (let o = 0; o < dOut; o++) {
+      const bo = o * r;
+      for (let j = 0; j < r; j++) nb[u + j] = nb[u + j]! + fB[bo + j]! * fB[bo + j]!;
+    }
+    for (let j = 0; j < r; j++) {
+      let s = 0;
+      const ao = j * dIn;
+      for (let d = 0; d < dIn; d++) s += fA[ao + d]! * fA[ao + d]!;
+      na[u + j] = s;
+      cAll[u + j] = c;
+    }
+    u += r;
+  }
+  // Units with a zero half are dropped; the rest get unit norm, with the norms folded into c.
+  const rowOf = new Int32Array(total).fill(-1);
+  const invA = new Float64Array(total);
+  const invB = new Float64Array(total);
+  let R = 0;
+  for (let t = 0; t < total; t++) {
+    if (!(na[t]! > 0 && nb[t]! > 0)) continue;
+    rowOf[t] = R++;
+    const ra = Math.sqrt(na[t]!);
+    const rb = Math.sqrt(nb[t]!);
+    invA[t] = 1 / ra;
+    invB[t] = 1 / rb;
+    cAll[t] = cAll[t]! * ra * rb;
+  }
+  const at = takeScratch(R * dIn);
+  const bt = takeScratch(R * dOut);
+  const bs = takeScratch(dOut * R);
+  const c = new Float64Array(R);
+  u = 0;
+  for (let i = 0; i < inputs.length; i++) {
+    if (coef[i] === 0) continue;
+    const { A: fA, B: fB, r } = inputs[i]!;
+    for (let j = 0; j < r; j++) {
+      const rw = rowOf[u + j]!;
+      if (rw < 0) continue;
+      c[rw] = cAll[u + j]!;
+      const f = invA[u + j]!;
+      const ao = j * dIn;
+      const to = rw * dIn;
+      for (let d = 0; d < dIn; d++) at[to + d] = fA[ao + d]! * f;
+    }
+    // Bᵀ in blocks of 64 rows of B, so the block stays in cache while each unit's row is written.
+    for (let o0 = 0; o0 < dOut; o0 += 64) {
+      const oEnd = Math.min(dOut, o0 + 64);
+      for (let j = 0; j < r; j++) {
+        const rw = rowOf[u + j]!;
+        if (rw < 0) continue;
+        const g = invB[u + j]!;
+        const to = rw * dOut;
+        for (let o = o0; o < oEnd; o++) bt[to + o] = fB[o * r + j]! * g;
+      }
+    }
+    // B itself (unit k of the stack is row k of bt and column k of bs), both sides contiguous.
+    for (let o = 0; o < dOut; o++) {
+      const bo = o * r;
+      const so = o * R;
+      for (let j = 0; j < r; j++) {
+        const rw = rowOf[u + j]!;
+        if (rw >= 0) bs[so + rw] = fB[bo + j]! * invB[u + j]!;
+      }
+    }
+    u += r;
+  }
+  return { at, bt, bs, c, R };
+}
+
+/** x itself when it spans its whole buffer (the writers may hand `.buffer` on), else a copy. */
+function ownBuffer(x: Float32Array): Float32Array {
+  return x.byteOffset === 0 && x.byteLength === x.buffer.byteLength ? x : x.slice();
+}
+
 /**
  * Best rank-k approximation of Σ_i coef_i·B_i·A_i (Eckart–Young), computed in factored form (see
  * the file comment). When fewer than k directions are non-zero the result is zero-padded to k.
  */
 export async function truncatedSumOfProducts(inputs: readonly ModuleFactors[], coef: readonly number[], dIn: number, dOut: number, k: number): Promise<LowRank> {
-  // Unit columns of B (stored transposed, one row per rank) and unit rows of A, norms into c.
-  const kept: { bt: Float32Array; a: Float32Array; c: number }[] = [];
-  inputs.forEach((f, i) => {
-    const c = coef[i]!;
-    if (c === 0) return;
-    for (let j = 0; j < f.r; j++) {
-      const bt = new Float32Array(dOut);
-      let nb = 0;
-      for (let o = 0; o < dOut; o++) {
-        const v = f.B[o * f.r + j]!;
-        bt[o] = v;
-        nb += v * v;
-      }
-      const a = f.A.subarray(j * dIn, (j + 1) * dIn);
-      let na = 0;
-      for (let d = 0; d < dIn; d++) na += a[d]! * a[d]!;
-      if (nb === 0 || na === 0) continue;
-      nb = Math.sqrt(nb);
-      na = Math.sqrt(na);
-      for (let o = 0; o < dOut; o++) bt[o] = bt[o]! / nb;
-      const an = new Float32Array(dIn);
-      for (let d = 0; d < dIn; d++) an[d] = a[d]! / na;
-      kept.push({ bt, a: an, c: c * nb * na });
-    }
-  });
-  const R = kept.length;
-  if (R === 0) return { B: new Float32Array(dOut * k), A: new Float32Array(k * dIn), k, singularValues: new Float64Array(0) };
-  const bt = new Float32Array(R * dOut);
-  const at = new Float32Array(R * dIn);
-  kept.forEach((m, j) => {
-    bt.set(m.bt, j * dOut);
-    at.set(m.a, j * dIn);
-  });
-
-  const rb = gramRange(await rowGram(bt, R, dOut), R);
-  const ra = gramRange(await rowGram(at, R, dIn), R);
-  // Core K = Λ_B^{1/2}·U_Bᵀ·diag(c)·U_A·Λ_A^{1/2} (pB×pA).
-  const pB = rb.p;
-  const pA = ra.p;
-  const core = new Float64Array(pB * pA);
-  for (let x = 0; x < pB; x++) {
-    for (let y = 0; y < pA; y++) {
-      let s = 0;
-      for (let j = 0; j < R; j++) s += rb.vectors[j * pB + x]! * kept[j]!.c * ra.vectors[j * pA + y]!;
-      core[x * pA + y] = s * Math.sqrt(rb.values[x]! * ra.values[y]!);
-    }
-  }
-  const dec = svd(core, pB, pA);
-  const q = dec.k;
-  let kk = 0;
-  while (kk < Math.min(k, q) && dec.s[kk]! > 0) kk++;
-
-  // T_Bᵀ (kk×R) = √S_k·U_kᵀ·Λ_B^{-1/2}·U_Bᵀ and T_A (kk×R) = √S_k·V_kᵀ·Λ_A^{-1/2}·U_Aᵀ.
-  const tbT = new Float32Array(kk * R);
-  const ta = new Float32Array(kk * R);
-  for (let c = 0; c < kk; c++) {
-    const rs = Math.sqrt(dec.s[c]!);
+  const { at, bt, bs, c, R } = stackUnits(inputs, coef, dIn, dOut);
+  try {
+    if (R === 0) return { B: new Float32Array(dOut * k), A: new Float32Array(k * dIn), k, singularValues: new Float64Array(0) };
+    const fb = pivotedCholesky(await gramRows(bt, R, dOut), R);
+    const fa = pivotedCholesky(await gramRows(at, R, dIn), R);
+    const pB = fb.p;
+    const pA = fa.p;
+    // Core C = L_Bᵀ·D·L_A (pB×pA); rows of L are indexed by unit.
+    const core = new Float64Array(pB * pA);
     for (let j = 0; j < R; j++) {
-      let sb = 0;
-      for (let x = 0; x < pB; x++) sb += dec.u[x * q + c]! * rb.vectors[j * pB + x]! / Math.sqrt(rb.values[x]!);
-      tbT[c * R + j] = rs * sb;
-      let sa = 0;
-      for (let y = 0; y < pA; y++) sa += dec.v[y * q + c]! * ra.vectors[j * pA + y]! / Math.sqrt(ra.values[y]!);
-      ta[c * R + j] = rs * sa;
+      const cj = c[j]!;
+      const lb = j * pB;
+      const la = j * pA;
+      for (let x = 0; x < pB; x++) {
+        const v = fb.l[lb + x]! * cj;
+        if (v === 0) continue;
+        const co = x * pA;
+        for (let y = 0; y < pA; y++) core[co + y] = core[co + y]! + v * fa.l[la + y]!;
+      }
     }
+    const dec = leftSvd(core, pB, pA, CORE_ZERO);
+    const q = dec.q;
+    let kk = 0;
+    while (kk < Math.min(k, q) && dec.s[kk]! > dec.s[0]! * CORE_ZERO) kk++;
+
+    if (kk > 0) {
+      // Y_B = U_k·√S_k (pB×kk); Y_A = (S_k^{-1/2}·U_kᵀ·C)ᵀ (pA×kk).
+      const yB = new Float64Array(pB * kk);
+      const yA = new Float64Array(pA * kk);
+      for (let col = 0; col < kk; col++) {
+        const rs = Math.sqrt(dec.s[col]!);
+        for (let x = 0; x < pB; x++) yB[x * kk + col] = dec.u[x * q + col]! * rs;
+        for (let y = 0; y < pA; y++) {
+          let s = 0;
+          for (let x = 0; x < pB; x++) s += dec.u[x * q + col]! * core[x * pA + y]!;
+          yA[y * kk + col] = s / rs;
+        }
+      }
+      // T = L₁₁⁻ᵀ·Y on each side, scattered onto the pivot units (kk×R, zero elsewhere).
+      const xB = solvePivotBlockTransposed(fb.l, fb.piv, pB, yB, kk);
+      const xA = solvePivotBlockTransposed(fa.l, fa.piv, pA, yA, kk);
+      const tbT = new Float32Array(kk * R);
+      const ta = new Float32Array(kk * R);
+      for (let s = 0; s < pB; s++) for (let col = 0; col < kk; col++) tbT[col * R + fb.piv[s]!] = xB[s * kk + col]!;
+      for (let s = 0; s < pA; s++) for (let col = 0; col < kk; col++) ta[col * R + fa.piv[s]!] = xA[s * kk + col]!;
+      // The products are fresh arrays already: returned as they are unless zero padding is needed.
+      const aK = await matmul(ta, at, kk, R, dIn);
+      const bK = await matmulTransB(bs, tbT, dOut, R, kk);
+      if (kk === k) return { A: ownBuffer(aK), B: ownBuffer(bK), k, singularValues: dec.s };
+      const A = new Float32Array(k * dIn);
+      const B = new Float32Array(dOut * k);
+      A.set(aK);
+      for (let o = 0; o < dOut; o++) B.set(bK.subarray(o * kk, (o + 1) * kk), o * k);
+      return { A, B, k, singularValues: dec.s };
+    }
+    return { A: new Float32Array(k * dIn), B: new Float32Array(dOut * k), k, singularValues: dec.s };
+  } finally {
+    putScratch(at);
+    putScratch(bt);
+    putScratch(bs);
   }
-  const A = new Float32Array(k * dIn);
-  const B = new Float32Array(dOut * k);
-  if (kk > 0) {
-    A.set(await matmul(ta, at, kk, R, dIn));
-    const bPrimeT = await matmul(tbT, bt, kk, R, dOut);
-    for (let o = 0; o < dOut; o++) for (let c = 0; c < kk; c++) B[o * k + c] = bPrimeT[c * dOut + o]!;
-  }
-  return { A, B, k, singularValues: dec.s };
 }
 
 /**

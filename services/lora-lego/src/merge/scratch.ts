@@ -3,25 +3,44 @@
  * a new 4 MB Float32Array touched once took ~13 ms, refilling a warm one 0.06 ms), which is more
  * than the arithmetic of a whole module, so the per-module temporaries of the merge (stacked or
  * transposed factors) come from here. A buffer is taken out while in use and put back after, so
- * merges running concurrently on one thread never share one: the second just allocates. At most
- * one buffer per length is kept (module shapes repeat: a 7B model has 3–4 distinct lengths), and
- * at most MAX_KEPT lengths, oldest dropped first.
+ * merges running concurrently on one thread never share one: the second just allocates.
+ *
+ * Several buffers of one length are kept (MAX_PER_LENGTH): one merge can need two of the same
+ * length at once (the stacked Bᵀ and B of a module, or A and Bᵀ of a square module), and with
+ * one per length the second was allocated fresh on every module. Module shapes repeat (a 7B
+ * model has 3–4 distinct lengths), so the pool stays small; it holds at most MAX_KEPT_BYTES,
+ * least recently returned dropped first.
  */
-const MAX_KEPT = 16;
-const free = new Map<number, Float32Array>();
+const MAX_PER_LENGTH = 4;
+const MAX_KEPT_BYTES = 128 * 2 ** 20;
+/** Buffers by length; Map order is the order lengths were last returned to. */
+const free = new Map<number, Float32Array[]>();
+let keptBytes = 0;
 
 /** A Float32Array of exactly `length` elements with unspecified contents. */
 export function takeScratch(length: number): Float32Array {
-  const b = free.get(length);
+  const list = free.get(length);
+  const b = list?.pop();
   if (b === undefined) return new Float32Array(length);
-  free.delete(length);
+  keptBytes -= b.byteLength;
+  if (list!.length === 0) free.delete(length);
   return b;
 }
 
 /** Returns a buffer from takeScratch; the caller must not use it afterwards. */
 export function putScratch(buf: Float32Array): void {
-  if (buf.length === 0 || buf.byteOffset !== 0 || buf.byteLength !== buf.buffer.byteLength) return;
+  if (buf.length === 0 || buf.byteOffset !== 0 || buf.byteLength !== buf.buffer.byteLength || buf.byteLength > MAX_KEPT_BYTES) return;
+  const list = free.get(buf.length) ?? [];
   free.delete(buf.length);
-  free.set(buf.length, buf);
-  if (free.size > MAX_KEPT) free.delete(free.keys().next().value!);
+  free.set(buf.length, list);
+  if (list.includes(buf)) return;
+  if (list.length >= MAX_PER_LENGTH) keptBytes -= list.shift()!.byteLength;
+  list.push(buf);
+  keptBytes += buf.byteLength;
+  while (keptBytes > MAX_KEPT_BYTES) {
+    const [oldLength, oldList] = free.entries().next().value!;
+    const dropped = oldList.shift()!;
+    keptBytes -= dropped.byteLength;
+    if (oldList.length === 0) free.delete(oldLength);
+  }
 }

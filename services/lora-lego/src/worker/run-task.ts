@@ -42,6 +42,12 @@ export function runTaskInWorker<R>(
       }
     });
     worker.on('error', (err) => finish(() => reject(new WeightsmithError(ErrorCode.Internal, `${data.task} worker failed: ${err.message}`, { cause: err }))));
-    worker.on('exit', (code) => finish(() => reject(new WeightsmithError(ErrorCode.Internal, `${data.task} worker exited (code ${code}) without a result`))));
+    worker.on('exit', (code) => {
+      const fail = (): void => finish(() => reject(new WeightsmithError(ErrorCode.Internal, `${data.task} worker exited (code ${code}) without a result`)));
+      // A worker that finished normally may still have its last message in flight: give the
+      // port a moment to deliver it before calling the exit a failure.
+      if (code === 0) setTimeout(fail, 250).unref();
+      else fail();
+    });
   });
 }
