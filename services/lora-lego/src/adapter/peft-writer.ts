@@ -15,7 +15,7 @@ import { createTarStream, type TarStream } from '../tar/index.js';
 import type { CarriedToWrite } from './carried.js';
 import { CONFIG_FILE } from './peft-config.js';
 import type { PeftConfig } from './peft-config.js';
-import { WEIGHTS_FILE, type FactorDType, type ModuleFactors } from './peft-adapter.js';
+import { WEIGHTS_FILE, type FactorDType } from './peft-adapter.js';
 import { factorKey, type ModuleKind } from './peft-keys.js';
 
 export interface ModuleToWrite {
@@ -23,8 +23,17 @@ export interface ModuleToWrite {
   kind: ModuleKind;
   dIn: number;
   dOut: number;
-  /** Called when the writer reaches the module: A is k × dIn, B is dOut × k, both F32, with the scale folded in. */
-  produce: () => Promise<ModuleFactors> | ModuleFactors;
+  /**
+   * Called when the writer reaches the module: A is k × dIn, B is dOut × k, with the scale folded
+   * in; F32 values, or (for an F16/BF16 adapter) a Uint16Array already holding that dtype's bits.
+   */
+  produce: () => Promise<WritableFactors> | WritableFactors;
+}
+
+/** A factor as F32 values, or as the target dtype's 16-bit patterns when that is F16 or BF16. */
+export interface WritableFactors {
+  A: Float32Array | Uint16Array;
+  B: Float32Array | Uint16Array;
 }
 
 export interface PeftAdapterToWrite {
@@ -108,8 +117,8 @@ export function buildPeftConfig(spec: PeftAdapterToWrite): Record<string, unknow
   return config;
 }
 
-function encodeFactor(values: Float32Array, dtype: FactorDType): Uint8Array {
-  const typed = dtype === 'F32' ? values : dtype === 'F16' ? f32ToF16(values) : f32ToBF16(values);
+function encodeFactor(values: Float32Array | Uint16Array, dtype: FactorDType): Uint8Array {
+  const typed = values instanceof Uint16Array || dtype === 'F32' ? values : dtype === 'F16' ? f32ToF16(values) : f32ToBF16(values);
   return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
@@ -138,7 +147,7 @@ export function preparePeftAdapter(spec: PeftAdapterToWrite): PreparedAdapter {
   const config = buildPeftConfig(spec);
   const tensors: TensorToWrite[] = [];
   for (const m of spec.modules) {
-    let pending: Promise<ModuleFactors> | undefined;
+    let pending: Promise<WritableFactors> | undefined;
     let served = 0;
     const factor = async (which: 'A' | 'B'): Promise<Uint8Array> => {
       pending ??= Promise.resolve(m.produce());
@@ -147,7 +156,8 @@ export function preparePeftAdapter(spec: PeftAdapterToWrite): PreparedAdapter {
       if (++served % 2 === 0) pending = undefined;
       const values = factors[which];
       const expected = which === 'A' ? spec.k * m.dIn : m.dOut * spec.k;
-      if (!(values instanceof Float32Array) || values.length !== expected) {
+      const encoded = values instanceof Uint16Array && spec.dtype !== 'F32';
+      if (!(values instanceof Float32Array || encoded) || values.length !== expected) {
         throw new WeightsmithError(
           ErrorCode.ShapeMismatch,
           `module "${m.name}": produced ${which} has ${values?.length} values, ${which === 'A' ? `k × dIn = ${spec.k} × ${m.dIn}` : `dOut × k = ${m.dOut} × ${spec.k}`} needs ${expected}`,

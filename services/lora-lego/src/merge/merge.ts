@@ -18,7 +18,7 @@ import type { MergedModule, MergeOptions, ModuleFactors } from './types.js';
  * shape_mismatch for factor lengths; non_finite for NaN/Inf factor entries.
  */
 export async function mergeModule(moduleName: string, inputs: ModuleFactors[], dIn: number, dOut: number, opts: MergeOptions): Promise<MergedModule> {
-  validateInputs(moduleName, inputs, dIn, dOut);
+  validateInputs(moduleName, inputs, dIn, dOut, opts.valuesChecked === true);
   const o = resolveOptions(opts, inputs);
   const R = inputs.reduce((s, f) => s + f.r, 0);
   const coef = inputs.map((f) => f.weight * f.scale);

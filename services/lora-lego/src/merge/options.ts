@@ -49,7 +49,7 @@ function finiteNumber(value: unknown, field: string): number {
  * Checks the inputs of one module: at least one adapter, integer ranks, factor lengths that fit
  * r, dIn and dOut, finite scale and weight, and finite factor entries.
  */
-export function validateInputs(moduleName: string, inputs: readonly ModuleFactors[], dIn: number, dOut: number): void {
+export function validateInputs(moduleName: string, inputs: readonly ModuleFactors[], dIn: number, dOut: number, valuesChecked = false): void {
   intIn(dIn, 'dIn', 1, Number.MAX_SAFE_INTEGER);
   intIn(dOut, 'dOut', 1, Number.MAX_SAFE_INTEGER);
   if (!Array.isArray(inputs) || inputs.length === 0) throw invalidInput('inputs', `module '${moduleName}': at least one adapter is needed, got none`);
@@ -67,7 +67,7 @@ export function validateInputs(moduleName: string, inputs: readonly ModuleFactor
           { field: `${at}.${name}` },
         );
       }
-      for (let j = 0; j < arr.length; j++) {
+      for (let j = 0; !valuesChecked && j < arr.length; j++) {
         const v = arr[j]!;
         if (v - v !== 0) {
           throw new WeightsmithError(

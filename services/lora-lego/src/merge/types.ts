@@ -41,6 +41,8 @@ export interface MergeOptions {
   /** Randomized truncated SVD of the dense methods: oversampling (default 10) and power iterations (default 2). */
   oversample?: number;
   powerIterations?: number;
+  /** The caller already refused NaN/Inf factor values (the pipeline does as it reads them): skip that scan. */
+  valuesChecked?: boolean;
 }
 
 export interface MergeStats {

@@ -7,21 +7,12 @@
  * is written. Fidelity is measured on the float32 factors, before rounding to the output dtype.
  */
 
-/** A merged factor held in the output dtype until the writer asks for it. */
-type Held = Float32Array | { bits: Uint16Array; dtype: 'F16' | 'BF16' };
-
-function hold(x: Float32Array, dtype: FactorDType): Held {
-  if (dtype === 'F32') return x;
-  return { bits: dtype === 'BF16' ? f32ToBF16(x) : f32ToF16(x), dtype };
-}
-
-/** F16/BF16 → F32 is exact, so the writer's rounding back to the dtype gives the held bits. */
-function release(h: Held): Float32Array {
-  if (h instanceof Float32Array) return h;
-  return h.dtype === 'BF16' ? bf16ToF32(h.bits) : f16ToF32(h.bits);
+/** A merged factor in the output dtype (F32 values or F16/BF16 bits), as the writer takes it. */
+function hold(x: Float32Array, dtype: FactorDType): Float32Array | Uint16Array {
+  return dtype === 'F32' ? x : dtype === 'BF16' ? f32ToBF16(x) : f32ToF16(x);
 }
 import { ErrorCode, WeightsmithError, invalidInput } from '@weightsmith/core';
-import { bf16ToF32, f16ToF32, f32ToBF16, f32ToF16 } from '@weightsmith/tensor';
+import { f32ToBF16, f32ToF16 } from '@weightsmith/tensor';
 import type { AdapterModule, CarriedToWrite, FactorDType, PeftAdapter, PeftAdapterToWrite } from '../adapter/index.js';
 import { planCarriedTensors } from '../adapter/index.js';
 import { measureFidelity, mergeModule, type MergeOptions, type ModuleFactors as MergeFactors } from '../merge/index.js';
@@ -152,7 +143,7 @@ export async function mergeAdapters(
   const dtype = outputDType(inputs, options.dtype);
   const carried: CarriedToWrite[] = await planCarriedTensors(inputs.map((i) => i.adapter));
 
-  const merged: { A: Held; B: Held }[] = [];
+  const merged: { A: Float32Array | Uint16Array; B: Float32Array | Uint16Array }[] = [];
   const modules: ModuleReport[] = [];
   for (const [index, plan] of plans.entries()) {
     hooks.signal?.throwIfAborted();
@@ -161,7 +152,8 @@ export async function mergeAdapters(
       const { A, B } = await inputs[input]!.adapter.readModule(plan.name);
       factors.push({ A, B, r: module.r, scale: module.scale, weight: inputs[input]!.weight });
     }
-    const result = await mergeModule(plan.name, factors, plan.dIn, plan.dOut, { ...options, k });
+    // readModule already refused NaN/Inf, so the merge need not scan the values again.
+    const result = await mergeModule(plan.name, factors, plan.dIn, plan.dOut, { ...options, k, valuesChecked: true });
     const fit = await measureFidelity(factors, result, plan.dIn, plan.dOut);
     // mergeModule pads a module that yields fewer directions (k ≥ R) with zero ranks up to k.
     merged.push({ A: hold(result.A, dtype), B: hold(result.B, dtype) });
@@ -214,7 +206,7 @@ export async function mergeAdapters(
       kind: plan.kind,
       dIn: plan.dIn,
       dOut: plan.dOut,
-      produce: () => ({ A: release(merged[i]!.A), B: release(merged[i]!.B) }),
+      produce: () => merged[i]!,
     })),
     metadata: {
       producer: 'weightsmith/lora-lego',
