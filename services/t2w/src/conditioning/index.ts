@@ -1,0 +1,2 @@
+export * from './prior-attention.js';
+export * from './lru.js';

@@ -1,0 +1,2 @@
+export * from './hungarian.js';
+export * from './align.js';
