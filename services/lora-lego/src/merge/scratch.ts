@@ -44,3 +44,31 @@ export function putScratch(buf: Float32Array): void {
     if (oldList.length === 0) free.delete(oldLength);
   }
 }
+
+/*
+ * The dense methods' merged ΔW (up to dOut·dIn = 45M F32 = 180 MB for a 7B MLP module) is one
+ * buffer per module, far above the pool's limit: up to two backing buffers are kept apart for it (the
+ * largest returned, up to MAX_LARGE_BYTES each) and smaller modules take a view of its start. A
+ * merge in progress holds it; a concurrent one allocates its own.
+ */
+const MAX_LARGE_BYTES = 256 * 2 ** 20;
+/** The trim methods hold two at once (the merged ΔW and one whole ΔW_i). */
+const MAX_LARGE_KEPT = 2;
+const large: ArrayBuffer[] = [];
+
+/** A Float32Array of exactly `length` elements with unspecified contents, possibly a view of a kept large buffer. */
+export function takeLarge(length: number): Float32Array {
+  const at = large.findIndex((b) => b.byteLength >= length * 4);
+  if (at < 0) return new Float32Array(length);
+  const [kept] = large.splice(at, 1);
+  return new Float32Array(kept!, 0, length);
+}
+
+/** Returns a buffer from takeLarge; the caller must not use it afterwards. Keeps the largest ones. */
+export function putLarge(buf: Float32Array): void {
+  const backing = buf.buffer;
+  if (!(backing instanceof ArrayBuffer) || backing.byteLength > MAX_LARGE_BYTES || large.includes(backing)) return;
+  large.push(backing);
+  large.sort((x, y) => y.byteLength - x.byteLength);
+  if (large.length > MAX_LARGE_KEPT) large.pop();
+}
