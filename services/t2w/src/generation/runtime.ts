@@ -1,0 +1,116 @@
+/**
+ * What the service holds once warm: the bundles of a root folder, one text encoder per distinct
+ * encoder folder, every denoiser loaded into one InferencePool (inference off the event loop),
+ * and the class-embedding cache. A bundle that fails to load (or whose encoder or denoiser does)
+ * is reported and left out; the others are served. An absent root is an empty registry.
+ */
+import { stat } from 'node:fs/promises';
+import { ErrorCode, WeightsmithError, isWeightsmithError, notFound } from '@weightsmith/core';
+import { InferencePool, type PoolModel } from '@weightsmith/onnx';
+import { ClipTextEncoder, type TextEncoder } from '@weightsmith/text';
+import { BundleRegistry, type BundleLoadFailure, type LoadedBundle } from '../bundle/index.js';
+import { LruCache } from '../conditioning/index.js';
+import { poolDenoiser } from './denoiser.js';
+import { generate, type GenerationResult } from './generate.js';
+import type { GenerationLimits, GenerationRequest } from './request.js';
+
+export interface T2wRuntimeOptions {
+  bundlesDir: string;
+  limits: GenerationLimits;
+  /** onnxruntime intra-op threads for the encoders and each pool worker. */
+  intraOpNumThreads: number;
+  /** InferencePool worker threads. */
+  workerThreads: number;
+  /** Class-prompt embeddings kept (default 1024). */
+  cacheEntries?: number;
+}
+
+interface ServedBundle {
+  bundle: LoadedBundle;
+  encoder: TextEncoder;
+  model: PoolModel;
+}
+
+export class T2wRuntime {
+  readonly failures: BundleLoadFailure[];
+  readonly limits: GenerationLimits;
+  private readonly served: Map<string, ServedBundle>;
+  private readonly pool: InferencePool;
+  private readonly encoders: TextEncoder[];
+  private readonly cache: LruCache;
+
+  private constructor(f: { served: Map<string, ServedBundle>; pool: InferencePool; encoders: TextEncoder[]; failures: BundleLoadFailure[]; limits: GenerationLimits; cacheEntries: number }) {
+    this.served = f.served;
+    this.pool = f.pool;
+    this.encoders = f.encoders;
+    this.failures = f.failures;
+    this.limits = f.limits;
+    this.cache = new LruCache(f.cacheEntries);
+  }
+
+  static async load(o: T2wRuntimeOptions): Promise<T2wRuntime> {
+    const session = { intraOpNumThreads: o.intraOpNumThreads };
+    const rootExists = (await stat(o.bundlesDir).catch(() => undefined))?.isDirectory() ?? false;
+    const { registry, failures } = rootExists ? await BundleRegistry.loadRoot({ dir: o.bundlesDir }, { session }) : { registry: new BundleRegistry(), failures: [] };
+    const pool = new InferencePool({ threads: o.workerThreads, ...session });
+    const encoders = new Map<string, TextEncoder>();
+    const served = new Map<string, ServedBundle>();
+    try {
+      for (const bundle of registry.list()) {
+        try {
+          const dir = bundle.textEncoderDir;
+          if (dir === undefined) throw new WeightsmithError(ErrorCode.InvalidFormat, `bundle ${bundle.location}: text encoders in an object store are not served from a folder root`, { field: 'bundle.json.text.encoder' });
+          let encoder = encoders.get(dir);
+          if (encoder === undefined) {
+            encoder = await ClipTextEncoder.fromFolder(dir, session);
+            encoders.set(dir, encoder);
+          }
+          const model = await pool.load(bundle.denoiserBytes, { name: `${bundle.name}/${bundle.manifest.denoiser.file}` });
+          served.set(bundle.name, { bundle, encoder, model });
+        } catch (err) {
+          const error = isWeightsmithError(err) ? err : new WeightsmithError(ErrorCode.InvalidFormat, `bundle ${bundle.location} could not be served: ${(err as Error).message}`, { cause: err });
+          failures.push({ location: bundle.location, error });
+        }
+      }
+    } catch (err) {
+      await Promise.allSettled([...encoders.values()].map((e) => e.close()));
+      await pool.close({ force: true });
+      throw err;
+    }
+    return new T2wRuntime({ served, pool, encoders: [...encoders.values()], failures, limits: o.limits, cacheEntries: o.cacheEntries ?? 1024 });
+  }
+
+  /** Served bundles in name order. */
+  bundles(): LoadedBundle[] {
+    return [...this.served.keys()].sort().map((n) => this.served.get(n)!.bundle);
+  }
+
+  /** `field` names where the name came from, for the 404. */
+  bundle(name: string, field = 'bundle'): LoadedBundle {
+    return this.entry(name, field).bundle;
+  }
+
+  async generate(name: string, req: GenerationRequest, opts: { signal?: AbortSignal; onStep?: (done: number, total: number) => void } = {}): Promise<GenerationResult> {
+    const { bundle, encoder, model } = this.entry(name, 'body.bundle');
+    return generate({
+      ...req,
+      bundle,
+      encoder,
+      runDenoiser: poolDenoiser(this.pool, model, bundle.manifest, opts.signal ? { signal: opts.signal } : {}),
+      limits: this.limits,
+      cache: this.cache,
+      ...(opts.onStep ? { onStep: opts.onStep } : {}),
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.encoders.map((e) => e.close()));
+    await this.pool.close();
+  }
+
+  private entry(name: string, field: string): ServedBundle {
+    const s = this.served.get(name);
+    if (s === undefined) throw notFound(`no bundle named "${name}"; loaded: ${[...this.served.keys()].sort().join(', ') || 'none'}`, field);
+    return s;
+  }
+}

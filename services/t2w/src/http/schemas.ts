@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { artifactSchema } from '@weightsmith/http';
+import type { LoadedBundle } from '../bundle/index.js';
+import { SAMPLERS, type GenerationLimits } from '../generation/index.js';
+
+const bundleName = z.string().min(1).max(64).meta({ description: 'A loaded bundle (GET /v1/bundles)' });
+
+/** Caps come from the service configuration, so the schema (and the OpenAPI document) states them. */
+export function generationRequestSchema(limits: GenerationLimits) {
+  return z
+    .object({
+      bundle: bundleName,
+      classes: z
+        .array(z.string().min(1).max(limits.maxTextChars))
+        .min(1)
+        .max(1024)
+        .optional()
+        .meta({ description: "The task's class names (distinct); each becomes the bundle's prompt template, pooled by prior attention. Give this or `text`." }),
+      text: z.string().min(1).max(limits.maxTextChars).optional().meta({ description: 'A free-form task description, embedded as it is. Give this or `classes`.' }),
+      n: z.number().int().min(1).max(limits.maxN).default(1).meta({ description: 'Samples to generate; each is its own artifact' }),
+      seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+      sampler: z.enum(SAMPLERS as ['ddim', 'ddpm']).default('ddim').meta({ description: "'ddim' (default 50 steps) or 'ddpm' (ancestral, all T steps, as the paper)" }),
+      steps: z.number().int().min(1).optional().meta({ description: "DDIM steps, 1..T (default min(50, T)); 'ddpm' always runs T" }),
+      eta: z.number().min(0).optional().meta({ description: 'DDIM η (default 0 = deterministic DDIM)' }),
+      guidance: z.number().optional().meta({ description: 'Classifier-free guidance scale; only for bundles trained with condition dropout' }),
+    })
+    .strict()
+    .meta({ id: 'GenerationRequest' });
+}
+export type GenerationBody = z.output<ReturnType<typeof generationRequestSchema>>;
+
+export const generationResultSchema = z
+  .object({
+    bundle: z.string(),
+    bundleDigest: z.string(),
+    condition: z.union([z.object({ kind: z.literal('classes'), classes: z.array(z.string()) }), z.object({ kind: z.literal('text'), text: z.string() })]),
+    sampler: z.enum(SAMPLERS as ['ddim', 'ddpm']),
+    steps: z.number().int(),
+    seed: z.number().int(),
+    artifacts: z.array(artifactSchema).meta({ description: 'One safetensors file per sample, in sample order' }),
+  })
+  .meta({ id: 'GenerationResult' });
+
+export const bundleSummarySchema = z
+  .object({
+    name: z.string(),
+    version: z.string(),
+    description: z.string(),
+    digest: z.string().meta({ description: 'sha256 over bundle.json and the denoiser; recorded in every generated file' }),
+    classes: z.array(z.string()),
+    requireKnownClasses: z.boolean(),
+    layout: z.object({
+      tensors: z.array(z.object({ name: z.string(), shape: z.array(z.number().int()) })),
+      parameterCount: z.number().int(),
+      architecture: z.string(),
+    }),
+    diffusion: z.object({ timesteps: z.number().int(), prediction: z.string(), guidance: z.boolean() }),
+  })
+  .meta({ id: 'BundleSummary' });
+
+export const bundleListSchema = z.object({ bundles: z.array(bundleSummarySchema) }).meta({ id: 'BundleList' });
+
+export const bundleManifestResponseSchema = z
+  .object({ name: z.string(), digest: z.string(), manifest: z.record(z.string(), z.unknown()).meta({ description: 'bundle.json as loaded (defaults filled in)' }) })
+  .meta({ id: 'Bundle' });
+
+export const bundleParams = z.object({ name: z.string().min(1).max(64) });
+
+export function bundleSummary(b: LoadedBundle): z.infer<typeof bundleSummarySchema> {
+  const m = b.manifest;
+  return {
+    name: b.name,
+    version: m.version,
+    description: m.description,
+    digest: b.digest,
+    classes: [...m.classes],
+    requireKnownClasses: m.requireKnownClasses,
+    layout: { tensors: m.target.layout.map((t) => ({ name: t.name, shape: [...t.shape] })), parameterCount: m.denoiser.parameterCount, architecture: m.target.architecture.type },
+    diffusion: { timesteps: m.diffusion.timesteps, prediction: m.diffusion.prediction, guidance: (m.diffusion.condDropout ?? 0) > 0 },
+  };
+}
