@@ -2,10 +2,9 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { ErrorCode, WeightsmithError, isWeightsmithError } from '@weightsmith/core';
+import { ErrorCode, WeightsmithError, byteLimit, isWeightsmithError } from '@weightsmith/core';
 import { artifactManifestSchema, type ArtifactStore } from '@weightsmith/store';
 import { openSafetensorsFile } from '@weightsmith/safetensors';
 import { reply } from './route.js';
@@ -138,7 +137,7 @@ export function registerArtifactRoutes(service: Service, artifacts: ArtifactStor
       const dir = await mkdtemp(join(tmpdir(), 'weightsmith-upload-'));
       try {
         const path = join(dir, 'body');
-        await pipeline(req, byteLimit(options.uploadLimit), createWriteStream(path), { signal });
+        await pipeline(req, byteLimit(options.uploadLimit, 'the upload'), createWriteStream(path), { signal });
         if ((await stat(path)).size === 0) throw new WeightsmithError(ErrorCode.InvalidInput, 'the upload is empty', { field: 'body' });
         const index = query.kind === 'safetensors' ? await indexSafetensors(path) : {};
         const stored = await artifacts.put(
@@ -180,16 +179,4 @@ async function indexSafetensors(path: string): Promise<{ tensors: { name: string
     }
     throw err;
   }
-}
-
-/** Fails the pipeline with 413 as soon as more than `limit` bytes arrive (chunked uploads have no Content-Length). */
-function byteLimit(limit: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      if (seen > limit) done(new WeightsmithError(ErrorCode.TooLarge, `upload exceeds the limit of ${limit} bytes`, { field: 'body' }));
-      else done(null, chunk);
-    },
-  });
 }

@@ -18,10 +18,10 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
-import { ErrorCode, WeightsmithError, invalidFormat, invalidInput } from '@weightsmith/core';
+import { ErrorCode, WeightsmithError, byteLimit, invalidFormat, invalidInput } from '@weightsmith/core';
 import { openFileSource } from '@weightsmith/safetensors';
 import { CONFIG_FILE } from './peft-config.js';
 import { MAX_CONFIG_BYTES, WEIGHTS_FILE, openPeftAdapter, openPeftAdapterTar, type PeftAdapter } from './peft-adapter.js';
@@ -48,17 +48,6 @@ export interface AdapterUpload {
 
 const DEFAULT_MAX_BYTES = 8 * 2 ** 30;
 
-function sizeCap(maxBytes: number, what: string): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.byteLength;
-      if (seen > maxBytes) {
-        done(new WeightsmithError(ErrorCode.TooLarge, `${what} is larger than the ${maxBytes}-byte upload limit`, { field: 'body' }));
-      } else done(null, chunk);
-    },
-  });
-}
 
 function mediaTypeOf(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
@@ -90,7 +79,7 @@ export async function parseAdapterUpload(
       adapter = await openPeftAdapter({ config: await readFile(config), weights: await openFileSource(weights), label: 'upload' });
     } else {
       const path = join(dir, 'upload.tar');
-      await pipeline(body, sizeCap(maxBytes, 'the tar'), createWriteStream(path, { flags: 'wx' }));
+      await pipeline(body, byteLimit(maxBytes, 'the tar'), createWriteStream(path, { flags: 'wx' }));
       adapter = await openPeftAdapterTar(await openFileSource(path), { label: 'uploaded tar', maxFileBytes: maxBytes });
     }
     if (options.scanValues ?? true) {
@@ -145,7 +134,7 @@ function receiveMultipart(body: Readable, contentType: string, dir: string, maxB
       paths[which] = path;
       const cap = which === 'config' ? MAX_CONFIG_BYTES : maxBytes;
       writes.push(
-        pipeline(stream, sizeCap(cap, `multipart part "${name}"`), createWriteStream(path, { flags: 'wx' })).catch((err: unknown) => {
+        pipeline(stream, byteLimit(cap, `multipart part "${name}"`), createWriteStream(path, { flags: 'wx' })).catch((err: unknown) => {
           fail(err);
           stream.resume();
         }),
