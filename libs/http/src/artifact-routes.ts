@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { ErrorCode, WeightsmithError, byteLimit, isWeightsmithError } from '@weightsmith/core';
-import { artifactManifestSchema, type ArtifactStore } from '@weightsmith/store';
+import { artifactManifestSchema, type Artifact, type ArtifactStore } from '@weightsmith/store';
 import { openSafetensorsFile } from '@weightsmith/safetensors';
-import { reply } from './route.js';
+import { reply, type HttpResponse } from './route.js';
 import type { Service } from './service.js';
 
 /** The artifact resource every weight-producing call answers with. */
@@ -90,20 +90,8 @@ export function registerArtifactRoutes(service: Service, artifacts: ArtifactStor
       const artifact = await artifacts.get(params.id);
       const etag = `"${artifact.sha256}"`;
       if (req.headers['if-none-match'] === etag) return reply(304);
-      const body = await artifacts.open(params.id);
       const ext = artifact.manifest.kind === 'safetensors' ? '.safetensors' : '';
-      res.status(200).set({
-        'Content-Type': artifact.manifest.mediaType,
-        'Content-Length': String(artifact.bytes),
-        ETag: etag,
-        'Cache-Control': 'public, max-age=31536000, immutable',
-        'Content-Disposition': `attachment; filename="${artifact.id}${ext}"`,
-        'X-Artifact-Kind': artifact.manifest.kind,
-      });
-      await pipeline(body, res, { signal }).catch((err: unknown) => {
-        // Headers are gone; all we can do is cut the connection so the client sees a short body.
-        if (!res.writableEnded) res.destroy(err instanceof Error ? err : undefined);
-      });
+      await sendArtifact(res, artifacts, artifact, { filename: `${artifact.id}${ext}`, signal });
       return undefined;
     },
   });
@@ -156,6 +144,31 @@ export function registerArtifactRoutes(service: Service, artifacts: ArtifactStor
         await rm(dir, { recursive: true, force: true });
       }
     },
+  });
+}
+
+/**
+ * Streams an artifact's bytes as the response: its media type (or `contentType`), exact length,
+ * the sha256 as ETag (immutable: the id is the content), and a download file name.
+ */
+export async function sendArtifact(
+  res: HttpResponse,
+  artifacts: ArtifactStore,
+  artifact: Artifact,
+  options: { filename: string; contentType?: string; signal?: AbortSignal },
+): Promise<void> {
+  const body = await artifacts.open(artifact.id);
+  res.status(200).set({
+    'Content-Type': options.contentType ?? artifact.manifest.mediaType,
+    'Content-Length': String(artifact.bytes),
+    ETag: `"${artifact.sha256}"`,
+    'Cache-Control': 'public, max-age=31536000, immutable',
+    'Content-Disposition': `attachment; filename="${options.filename}"`,
+    'X-Artifact-Kind': artifact.manifest.kind,
+  });
+  await pipeline(body, res, options.signal ? { signal: options.signal } : {}).catch((err: unknown) => {
+    // Headers are gone; all we can do is cut the connection so the client sees a short body.
+    if (!res.writableEnded) res.destroy(err instanceof Error ? err : undefined);
   });
 }
 

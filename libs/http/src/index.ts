@@ -65,5 +65,5 @@ export {
   DEFAULT_WAIT_CAP_MS,
   type StartJobOptions,
 } from './job-routes.js';
-export { registerArtifactRoutes, artifactSchema, type ArtifactRoutesOptions } from './artifact-routes.js';
+export { registerArtifactRoutes, artifactSchema, sendArtifact, type ArtifactRoutesOptions } from './artifact-routes.js';
 export { startService, serviceOpenApi, type ServiceContext, type ServiceDefinition, type RunningService, type StartOptions } from './runtime.js';

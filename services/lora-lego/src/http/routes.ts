@@ -1,7 +1,6 @@
-import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { ErrorCode, invalidInput, isWeightsmithError, notFound } from '@weightsmith/core';
-import { artifactSchema, jobStartQuery, jobStartResponses, reply, startJob, type Service, type ServiceContext } from '@weightsmith/http';
+import { artifactSchema, jobStartQuery, jobStartResponses, reply, sendArtifact, startJob, type Service, type ServiceContext } from '@weightsmith/http';
 import { parseAdapterUpload } from '../adapter/index.js';
 import type { AnalysisTaskInput } from '../pipeline/analysis-task.js';
 import { ARTIFACT_ID } from '../pipeline/adapter-refs.js';
@@ -93,16 +92,7 @@ export function registerLoraLegoRoutes(service: Service, ctx: ServiceContext, pr
     handler: async ({ params, res, signal }) => {
       const artifact = await ctx.artifacts.get(params.id);
       if (artifact.manifest.kind !== ADAPTER_KIND) throw notFound(`artifact ${params.id} is not an adapter`, 'id');
-      const body = await ctx.artifacts.open(params.id);
-      res.status(200).set({
-        'Content-Type': 'application/x-tar',
-        'Content-Length': String(artifact.bytes),
-        ETag: `"${artifact.sha256}"`,
-        'Content-Disposition': `attachment; filename="adapter-${artifact.id.slice(0, 12)}.tar"`,
-      });
-      await pipeline(body, res, { signal }).catch(() => {
-        if (!res.writableEnded) res.destroy();
-      });
+      await sendArtifact(res, ctx.artifacts, artifact, { filename: `adapter-${artifact.id.slice(0, 12)}.tar`, contentType: 'application/x-tar', signal });
       return undefined;
     },
   });
