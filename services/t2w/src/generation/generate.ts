@@ -24,6 +24,11 @@ export interface GenerateOptions extends GenerationRequest {
   cache?: LruCache;
   /** After each denoiser step: (steps done, total). */
   onStep?: (done: number, total: number) => void;
+  /**
+   * SDEdit: start every sample from these weights (flat, layout order, already normalised by the
+   * bundle scale, length P) noised to `tStart` with the sample's own Rng, instead of pure noise.
+   */
+  startFrom?: { x0: Float32Array; tStart: number };
 }
 
 export interface GenerationResult {
@@ -37,6 +42,12 @@ export interface GenerationResult {
 /** The per-sample generator: independent of n and of batching. */
 export function sampleRng(seed: number, index: number): Rng {
   return new Rng(seed).fork(`sample/${index}`);
+}
+
+function repeatRows(row: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n * row.length);
+  for (let i = 0; i < n; i++) out.set(row, i * row.length);
+  return out;
 }
 
 export async function generate(o: GenerateOptions): Promise<GenerationResult> {
@@ -61,6 +72,7 @@ export async function generate(o: GenerateOptions): Promise<GenerationResult> {
     rngs: Array.from({ length: n }, (_, i) => sampleRng(resolved.seed, i)),
     ...(guidance ? { guidance } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
+    ...(o.startFrom ? { startFrom: { x0: repeatRows(o.startFrom.x0, n), tStart: o.startFrom.tStart } } : {}),
   };
   const flat =
     resolved.sampler === 'ddpm' ? await sampleDdpm(common) : await sampleDdim({ ...common, steps: resolved.steps, eta: resolved.eta ?? 0 });

@@ -4,3 +4,6 @@ export * from './generate.js';
 export * from './denoiser.js';
 export * from './weights-file.js';
 export * from './runtime.js';
+export * from './load-weights.js';
+export * from './enhance.js';
+export * from './fuse.js';

@@ -12,6 +12,7 @@ import { BundleRegistry, type BundleLoadFailure, type LoadedBundle } from '../bu
 import { LruCache } from '../conditioning/index.js';
 import { poolDenoiser } from './denoiser.js';
 import { generate, type GenerationResult } from './generate.js';
+import type { SdeditStartPoint } from './enhance.js';
 import type { GenerationLimits, GenerationRequest } from './request.js';
 
 export interface T2wRuntimeOptions {
@@ -90,7 +91,12 @@ export class T2wRuntime {
     return this.entry(name, field).bundle;
   }
 
-  async generate(name: string, req: GenerationRequest, opts: { signal?: AbortSignal; onStep?: (done: number, total: number) => void } = {}): Promise<GenerationResult> {
+  /** With `startFrom`, an SDEdit run (enhancements, fusions) from those normalised weights. */
+  async generate(
+    name: string,
+    req: GenerationRequest,
+    opts: { signal?: AbortSignal; onStep?: (done: number, total: number) => void; startFrom?: SdeditStartPoint } = {},
+  ): Promise<GenerationResult> {
     const { bundle, encoder, model } = this.entry(name, 'body.bundle');
     return generate({
       ...req,
@@ -100,6 +106,7 @@ export class T2wRuntime {
       limits: this.limits,
       cache: this.cache,
       ...(opts.onStep ? { onStep: opts.onStep } : {}),
+      ...(opts.startFrom ? { startFrom: opts.startFrom } : {}),
     });
   }
 

@@ -9,7 +9,7 @@ import { conditionPrompts } from './condition.js';
 import type { ResolvedGeneration } from './request.js';
 
 /** `__metadata__` values (safetensors allows string values only). */
-export function sampleMetadata(bundle: LoadedBundle, run: ResolvedGeneration, sampleIndex: number): Record<string, string> {
+export function sampleMetadata(bundle: LoadedBundle, run: ResolvedGeneration, sampleIndex: number, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
   const c = run.condition;
   const meta: Record<string, string> = {
     format: 'pt',
@@ -25,15 +25,15 @@ export function sampleMetadata(bundle: LoadedBundle, run: ResolvedGeneration, sa
   };
   if (run.eta !== undefined) meta.eta = String(run.eta);
   if (run.guidance !== undefined) meta.guidance = String(run.guidance);
-  return meta;
+  return { ...meta, ...extra };
 }
 
-/** `sample` is already denormalised (what `generate` returns). */
-export function sampleSafetensors(bundle: LoadedBundle, sample: Float32Array, run: ResolvedGeneration, sampleIndex: number): Promise<Uint8Array> {
+/** `sample` is already denormalised (what `generate` returns); `extra` adds metadata (e.g. an enhancement's strength and input). */
+export function sampleSafetensors(bundle: LoadedBundle, sample: Float32Array, run: ResolvedGeneration, sampleIndex: number, extra: Readonly<Record<string, string>> = {}): Promise<Uint8Array> {
   const layout = bundle.manifest.target.layout;
   const tensors = unflattenToTensors(sample, layout);
   return serializeSafetensors(
     layout.map((t) => ({ name: t.name, dtype: 'F32' as const, shape: [...t.shape], data: tensors.get(t.name)! })),
-    sampleMetadata(bundle, run, sampleIndex),
+    sampleMetadata(bundle, run, sampleIndex, extra),
   );
 }

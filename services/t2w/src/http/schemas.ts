@@ -1,33 +1,69 @@
 import { z } from 'zod';
 import { artifactSchema } from '@weightsmith/http';
+import { artifactIdSchema } from '@weightsmith/store';
 import type { LoadedBundle } from '../bundle/index.js';
-import { SAMPLERS, type GenerationLimits } from '../generation/index.js';
+import { MAX_EXPERTS, MIN_EXPERTS, SAMPLERS, type GenerationLimits } from '../generation/index.js';
 
 const bundleName = z.string().min(1).max(64).meta({ description: 'A loaded bundle (GET /v1/bundles)' });
 
+function generationFields(limits: GenerationLimits) {
+  return {
+    bundle: bundleName,
+    classes: z
+      .array(z.string().min(1).max(limits.maxTextChars))
+      .min(1)
+      .max(1024)
+      .optional()
+      .meta({ description: "The task's class names (distinct); each becomes the bundle's prompt template, pooled by prior attention. Give this or `text`." }),
+    text: z.string().min(1).max(limits.maxTextChars).optional().meta({ description: 'A free-form task description, embedded as it is. Give this or `classes`.' }),
+    n: z.number().int().min(1).max(limits.maxN).default(1).meta({ description: 'Samples to generate; each is its own artifact' }),
+    seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    sampler: z.enum(SAMPLERS as ['ddim', 'ddpm']).default('ddim').meta({ description: "'ddim' (default 50 steps) or 'ddpm' (ancestral, all T steps, as the paper)" }),
+    steps: z.number().int().min(1).optional().meta({ description: "DDIM steps, 1..T (default min(50, T)); 'ddpm' always runs T" }),
+    eta: z.number().min(0).optional().meta({ description: 'DDIM η (default 0 = deterministic DDIM)' }),
+    guidance: z.number().optional().meta({ description: 'Classifier-free guidance scale; only for bundles trained with condition dropout' }),
+  };
+}
+
 /** Caps come from the service configuration, so the schema (and the OpenAPI document) states them. */
 export function generationRequestSchema(limits: GenerationLimits) {
-  return z
-    .object({
-      bundle: bundleName,
-      classes: z
-        .array(z.string().min(1).max(limits.maxTextChars))
-        .min(1)
-        .max(1024)
-        .optional()
-        .meta({ description: "The task's class names (distinct); each becomes the bundle's prompt template, pooled by prior attention. Give this or `text`." }),
-      text: z.string().min(1).max(limits.maxTextChars).optional().meta({ description: 'A free-form task description, embedded as it is. Give this or `classes`.' }),
-      n: z.number().int().min(1).max(limits.maxN).default(1).meta({ description: 'Samples to generate; each is its own artifact' }),
-      seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
-      sampler: z.enum(SAMPLERS as ['ddim', 'ddpm']).default('ddim').meta({ description: "'ddim' (default 50 steps) or 'ddpm' (ancestral, all T steps, as the paper)" }),
-      steps: z.number().int().min(1).optional().meta({ description: "DDIM steps, 1..T (default min(50, T)); 'ddpm' always runs T" }),
-      eta: z.number().min(0).optional().meta({ description: 'DDIM η (default 0 = deterministic DDIM)' }),
-      guidance: z.number().optional().meta({ description: 'Classifier-free guidance scale; only for bundles trained with condition dropout' }),
-    })
-    .strict()
-    .meta({ id: 'GenerationRequest' });
+  return z.object(generationFields(limits)).strict().meta({ id: 'GenerationRequest' });
 }
 export type GenerationBody = z.output<ReturnType<typeof generationRequestSchema>>;
+
+const weightsRef = artifactIdSchema.meta({ description: 'Artifact id of a safetensors file holding every tensor of the bundle layout (exact shapes; F32, F16 or BF16; finite). Other tensors are ignored.' });
+const strengthDoc =
+  'Fraction of the diffusion chain re-run, in (0, 1]: the weights are noised to t = round(strength·T) − 1, then denoised under the condition. Near 0 keeps the input; 1 starts from (almost) pure noise.';
+
+export function enhancementRequestSchema(limits: GenerationLimits) {
+  return z
+    .object({
+      ...generationFields(limits),
+      weights: weightsRef,
+      strength: z.number().gt(0).max(1).meta({ description: strengthDoc }),
+    })
+    .strict()
+    .meta({ id: 'EnhancementRequest' });
+}
+export type EnhancementBody = z.output<ReturnType<typeof enhancementRequestSchema>>;
+
+export function fusionRequestSchema(limits: GenerationLimits) {
+  return z
+    .object({
+      ...generationFields(limits),
+      experts: z.array(weightsRef).min(MIN_EXPERTS).max(MAX_EXPERTS).meta({ description: `The expert weights to fuse (${MIN_EXPERTS}..${MAX_EXPERTS} artifact ids); the first is the alignment reference` }),
+      strength: z
+        .number()
+        .gt(0)
+        .max(1)
+        .default(1)
+        .meta({ description: `${strengthDoc} The start is the experts' average; the default 1 samples from the description alone (the paper's fusion: the average is not used).` }),
+      align: z.boolean().default(true).meta({ description: "Align the experts' hidden units to the first expert (Hungarian matching) before averaging; applies to mlp-gelu-cosine-head bundles, others always average plainly" }),
+    })
+    .strict()
+    .meta({ id: 'FusionRequest' });
+}
+export type FusionBody = z.output<ReturnType<typeof fusionRequestSchema>>;
 
 export const generationResultSchema = z
   .object({
@@ -40,6 +76,19 @@ export const generationResultSchema = z
     artifacts: z.array(artifactSchema).meta({ description: 'One safetensors file per sample, in sample order' }),
   })
   .meta({ id: 'GenerationResult' });
+
+export const enhancementResultSchema = generationResultSchema
+  .extend({ strength: z.number(), tStart: z.number().int().meta({ description: 'Timestep the input was noised to (−1: returned unchanged)' }), inputWeights: z.string() })
+  .meta({ id: 'EnhancementResult' });
+
+export const fusionResultSchema = generationResultSchema
+  .extend({
+    strength: z.number(),
+    tStart: z.number().int().meta({ description: 'Timestep the average was noised to (−1: the average itself); strength 1 samples from the description alone' }),
+    experts: z.array(z.string()),
+    aligned: z.boolean().meta({ description: 'Whether hidden units were aligned before averaging' }),
+  })
+  .meta({ id: 'FusionResult' });
 
 export const bundleSummarySchema = z
   .object({
