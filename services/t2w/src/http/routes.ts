@@ -194,6 +194,18 @@ export function registerT2wRoutes(
     },
   });
 
+  /**
+   * The bundle and the sampling fields, checked before anything is queued (a bad field is a 4xx
+   * at once), and the request as plain JSON (no undefined keys) for the job record.
+   */
+  const checkedRequest = (body: GenerationBody): { bundle: LoadedBundle; request: GenerationRequest } => {
+    const rt = runtime.current();
+    const bundle = rt.bundle(body.bundle, 'body.bundle');
+    const request = toRequest(body);
+    resolveGenerationRequest(bundle.manifest, request, rt.limits);
+    return { bundle, request: JSON.parse(JSON.stringify(request)) as GenerationRequest };
+  };
+
   service.route({
     method: 'post',
     path: '/v1/generations',
@@ -208,11 +220,8 @@ export function registerT2wRoutes(
     body: generationRequestSchema(limits),
     responses: jobStartResponses(generationResultSchema, 'The generated artifacts (with `?wait=true`)'),
     handler: async ({ body, query, signal, requestId }) => {
-      const rt = runtime.current();
-      const bundle = rt.bundle(body.bundle, 'body.bundle');
-      const request = toRequest(body);
-      resolveGenerationRequest(bundle.manifest, request, rt.limits);
-      const input: GenerationJobInput = { bundle: bundle.name, request: JSON.parse(JSON.stringify(request)) as GenerationRequest };
+      const { bundle, request } = checkedRequest(body);
+      const input: GenerationJobInput = { bundle: bundle.name, request };
       return startJob(ctx.jobs, GENERATION_JOB, input, { wait: query.wait === true, signal, requestId });
     },
   });
@@ -230,14 +239,11 @@ export function registerT2wRoutes(
     body: enhancementRequestSchema(limits),
     responses: jobStartResponses(enhancementResultSchema, 'The enhanced artifacts (with `?wait=true`)'),
     handler: async ({ body, query, signal, requestId }) => {
-      const rt = runtime.current();
-      const bundle = rt.bundle(body.bundle, 'body.bundle');
-      const request = toRequest(body);
-      resolveGenerationRequest(bundle.manifest, request, rt.limits);
+      const { bundle, request } = checkedRequest(body);
       resolveStrength(bundle.manifest, body.strength);
       // Read and check the weights now, so a wrong file is a 4xx at once rather than a failed job.
       await loadArtifactWeights(ctx.artifacts, body.weights, bundle.manifest.target.layout, 'body.weights');
-      const input: EnhancementJobInput = { bundle: bundle.name, request: JSON.parse(JSON.stringify(request)) as GenerationRequest, weights: body.weights, strength: body.strength };
+      const input: EnhancementJobInput = { bundle: bundle.name, request, weights: body.weights, strength: body.strength };
       return startJob(ctx.jobs, ENHANCEMENT_JOB, input, { wait: query.wait === true, signal, requestId });
     },
   });
@@ -255,16 +261,13 @@ export function registerT2wRoutes(
     body: fusionRequestSchema(limits),
     responses: jobStartResponses(fusionResultSchema, 'The fused artifacts (with `?wait=true`)'),
     handler: async ({ body, query, signal, requestId }) => {
-      const rt = runtime.current();
-      const bundle = rt.bundle(body.bundle, 'body.bundle');
-      const request = toRequest(body);
-      resolveGenerationRequest(bundle.manifest, request, rt.limits);
+      const { bundle, request } = checkedRequest(body);
       checkExpertCount(body.experts.length);
       resolveStrength(bundle.manifest, body.strength);
       for (const [i, id] of body.experts.entries()) await loadArtifactWeights(ctx.artifacts, id, bundle.manifest.target.layout, `body.experts.${i}`);
       const input: FusionJobInput = {
         bundle: bundle.name,
-        request: JSON.parse(JSON.stringify(request)) as GenerationRequest,
+        request,
         experts: [...body.experts],
         strength: body.strength,
         align: body.align,
