@@ -7,15 +7,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import request from 'supertest';
 import { startService, type RunningService } from '@weightsmith/http';
 import { memorySource, openSafetensors, serializeSafetensors } from '@weightsmith/safetensors';
 import { Rng } from '@weightsmith/tensor';
 import { writeFixtureBundle } from '../src/bundle/index.js';
 import { createT2wDefinition, type T2wConfig } from '../src/service.js';
+import { pollJob, storeFiles } from './http-helpers.js';
 
 let tmp: string;
 let storeDir: string;
@@ -41,19 +42,8 @@ after(async () => {
 
 const api = () => request(running.server);
 
-async function storeFiles(): Promise<string[]> {
-  const entries = await readdir(storeDir, { withFileTypes: true, recursive: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => relative(storeDir, join(e.parentPath, e.name))).sort();
-}
-
-async function pollJob(location: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 200; i++) {
-    const res = await api().get(location).expect(200);
-    if (res.body.status === 'succeeded' || res.body.status === 'failed' || res.body.status === 'cancelled') return res.body as Record<string, unknown>;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`job ${location} did not finish`);
-}
+const storeFilesNow = (): Promise<string[]> => storeFiles(storeDir);
+const poll = (location: string): Promise<Record<string, unknown>> => pollJob(api, location);
 
 function randomHead(seed: number): Float32Array[] {
   const rng = new Rng(seed);
@@ -157,7 +147,7 @@ describe('POST /v1/enhancements', () => {
     const id = await upload(randomHead(3));
     const body = { bundle: 'fixture-fmnist', weights: id, classes: ['bag'], strength: 0.3, seed: 1, steps: 3 };
     const started = await api().post('/v1/enhancements').send(body).expect(202);
-    const job = await pollJob(String(started.headers.location));
+    const job = await poll(String(started.headers.location));
     assert.equal(job.status, 'succeeded');
     const sync = await api().post('/v1/enhancements?wait=true').send(body).expect(200);
     assert.equal((job.result as { artifacts: { id: string }[] }).artifacts[0]!.id, sync.body.artifacts[0].id);
@@ -224,11 +214,11 @@ describe('bad input: problem naming the field, nothing written', () => {
   ];
   for (const c of cases) {
     test(`${c.status} for ${c.name}, naming ${c.field}`, async () => {
-      const before = await storeFiles();
+      const before = await storeFilesNow();
       const res = await api().post(`${c.path}?wait=true`).send({ bundle: 'fixture-fmnist', classes, steps: 3, ...c.body() }).expect(c.status);
       assert.equal(res.headers['content-type']?.split(';')[0], 'application/problem+json');
       assert.ok(res.body.errors.some((e: { field: string }) => e.field === c.field), `errors ${JSON.stringify(res.body.errors)} name ${c.field}`);
-      assert.deepEqual(await storeFiles(), before);
+      assert.deepEqual(await storeFilesNow(), before);
     });
   }
 });

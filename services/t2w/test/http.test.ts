@@ -6,14 +6,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import request from 'supertest';
 import { startService, type RunningService } from '@weightsmith/http';
 import { memorySource, openSafetensors } from '@weightsmith/safetensors';
 import { writeFixtureBundle } from '../src/bundle/index.js';
 import { createT2wDefinition, type T2wConfig } from '../src/service.js';
+import { pollJob, storeFiles } from './http-helpers.js';
 
 let tmp: string;
 let storeDir: string;
@@ -37,19 +38,8 @@ after(async () => {
 
 const api = () => request(running.server);
 
-async function storeFiles(): Promise<string[]> {
-  const entries = await readdir(storeDir, { withFileTypes: true, recursive: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => relative(storeDir, join(e.parentPath, e.name))).sort();
-}
-
-async function pollJob(location: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 200; i++) {
-    const res = await api().get(location).expect(200);
-    if (res.body.status === 'succeeded' || res.body.status === 'failed' || res.body.status === 'cancelled') return res.body as Record<string, unknown>;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`job ${location} did not finish`);
-}
+const storeFilesNow = (): Promise<string[]> => storeFiles(storeDir);
+const poll = (location: string): Promise<Record<string, unknown>> => pollJob(api, location);
 
 describe('bundles', () => {
   test('ready, and the list shows both bundles with layout and digest', async () => {
@@ -127,7 +117,7 @@ describe('POST /v1/generations', () => {
     const started = await api().post('/v1/generations').send(text).expect(202);
     const location = String(started.headers.location);
     assert.match(location, /^\/v1\/jobs\//);
-    const job = await pollJob(location);
+    const job = await poll(location);
     assert.equal(job.status, 'succeeded');
     const result = job.result as { artifacts: { id: string }[]; condition: unknown };
     assert.deepEqual(result.condition, { kind: 'text', text: 'shoes for running' });
@@ -137,10 +127,10 @@ describe('POST /v1/generations', () => {
   });
 
   test('unknown bundle: 404 naming body.bundle, nothing written', async () => {
-    const before = await storeFiles();
+    const before = await storeFilesNow();
     const res = await api().post('/v1/generations?wait=true').send({ ...body, bundle: 'nope' }).expect(404);
     assert.equal(res.body.errors[0].field, 'body.bundle');
-    assert.deepEqual(await storeFiles(), before);
+    assert.deepEqual(await storeFilesNow(), before);
   });
 
   const bad: { name: string; patch: Record<string, unknown>; field: string }[] = [
@@ -159,14 +149,14 @@ describe('POST /v1/generations', () => {
   ];
   for (const c of bad) {
     test(`400 for ${c.name}, naming ${c.field}, nothing written`, async () => {
-      const before = await storeFiles();
+      const before = await storeFilesNow();
       const res = await api().post('/v1/generations?wait=true').send({ ...body, ...c.patch }).expect(400);
       assert.equal(res.headers['content-type']?.split(';')[0], 'application/problem+json');
       assert.ok(
         res.body.errors.some((e: { field: string }) => e.field === c.field),
         `errors ${JSON.stringify(res.body.errors)} name ${c.field}`,
       );
-      assert.deepEqual(await storeFiles(), before);
+      assert.deepEqual(await storeFilesNow(), before);
     });
   }
 });
