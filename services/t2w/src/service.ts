@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { baseConfigSchema, ErrorCode, WeightsmithError } from '@weightsmith/core';
+import { baseConfigSchema, env, ErrorCode, WeightsmithError } from '@weightsmith/core';
 import type { ServiceDefinition } from '@weightsmith/http';
 import { T2wRuntime, type GenerationLimits } from './generation/index.js';
 import { registerT2wRoutes } from './http/routes.js';
@@ -14,6 +14,12 @@ export const configSchema = baseConfigSchema.extend({
   T2W_MAX_N: z.coerce.number().int().min(1).max(1024).default(16),
   /** Longest description or class name, in characters. */
   T2W_MAX_TEXT_CHARS: z.coerce.number().int().min(1).max(100_000).default(512),
+  /** Run concurrent requests' denoiser steps for one bundle as one batched call. */
+  T2W_BATCHING: env.bool.default(true),
+  /** Most rows in one batched denoiser call (a request contributes n rows, 2n with guidance). */
+  T2W_BATCH_MAX_ROWS: z.coerce.number().int().min(1).max(4096).default(64),
+  /** How long a step waits for others to join its batch, in milliseconds (0: only the current event-loop turn, so a lone request never waits). */
+  T2W_BATCH_MAX_WAIT_MS: z.coerce.number().min(0).max(1000).default(0),
 });
 export type T2wConfig = z.infer<typeof configSchema>;
 
@@ -57,6 +63,7 @@ export function createT2wDefinition(): ServiceDefinition<T2wConfig> {
           limits: limitsOf(ctx.config),
           intraOpNumThreads: ctx.config.ORT_INTRA_OP_THREADS,
           workerThreads: ctx.config.WORKER_THREADS,
+          ...(ctx.config.T2W_BATCHING ? { batching: { maxRows: ctx.config.T2W_BATCH_MAX_ROWS, maxWaitMs: ctx.config.T2W_BATCH_MAX_WAIT_MS } } : {}),
         });
         for (const f of rt.failures) ctx.logger.error({ bundle: f.location, err: f.error.message, field: f.error.field }, 'bundle not served');
         ctx.logger.info({ dir: ctx.config.T2W_BUNDLES_DIR, bundles: rt.bundles().map((b) => b.name) }, 'bundles loaded');

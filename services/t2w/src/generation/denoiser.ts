@@ -2,6 +2,12 @@
  * The sampler's `Denoise` callback over a bundle's denoiser loaded into an InferencePool, so
  * every step runs on a worker thread, never on the event loop. Maps the contract's input and
  * output names and the timestep dtype declared in bundle.json.
+ *
+ * Row stability: onnxruntime's CPU MatMul takes a matrix–vector path when the flattened row count
+ * is 1 (the condition token's Linear at batch 1), which rounds differently (~1e-6) from the GEMM
+ * path every larger batch takes; with two or more rows a row's result does not depend on the
+ * batch size or its position (checked in test/batching.test.ts). So a single row is run padded
+ * with a copy of itself, and a request gives the same bytes alone or inside a dynamic batch.
  */
 import type { InferencePool, PoolModel, TensorMap } from '@weightsmith/onnx';
 import { invalidFormat } from '@weightsmith/core';
@@ -12,7 +18,11 @@ export function poolDenoiser(pool: InferencePool, model: PoolModel, manifest: Bu
   const d = manifest.denoiser;
   const P = d.parameterCount;
   const E = d.condDim;
-  return async (x, t, cond) => {
+  return async (xIn, tIn, condIn) => {
+    const single = tIn.length === 1;
+    const x = single ? twice(xIn) : xIn;
+    const t = single ? twice(tIn) : tIn;
+    const cond = single ? twice(condIn) : condIn;
     const B = t.length;
     const feeds: TensorMap = {
       [d.inputs.x]: { dtype: 'float32', dims: [B, P], data: x },
@@ -26,6 +36,13 @@ export function poolDenoiser(pool: InferencePool, model: PoolModel, manifest: Bu
     if (out === undefined || out.dtype !== 'float32') {
       throw invalidFormat(`denoiser of bundle "${manifest.name}" returned ${out === undefined ? 'no' : out.dtype} output "${d.output}"; expected float32 [${B}, ${P}]`, 'denoiser');
     }
-    return out.data;
+    return single ? out.data.slice(0, P) : out.data;
   };
+}
+
+function twice(row: Float32Array): Float32Array {
+  const out = new Float32Array(2 * row.length);
+  out.set(row, 0);
+  out.set(row, row.length);
+  return out;
 }

@@ -10,6 +10,7 @@ import { InferencePool, type PoolModel } from '@weightsmith/onnx';
 import { ClipTextEncoder, type TextEncoder } from '@weightsmith/text';
 import { BundleRegistry, type BundleLoadFailure, type LoadedBundle } from '../bundle/index.js';
 import { LruCache } from '../conditioning/index.js';
+import { DenoiseBatcher, type BatcherOptions, type BatcherStats } from './batcher.js';
 import { poolDenoiser } from './denoiser.js';
 import { generate, type GenerationResult } from './generate.js';
 import type { SdeditStartPoint } from './enhance.js';
@@ -24,12 +25,15 @@ export interface T2wRuntimeOptions {
   workerThreads: number;
   /** Class-prompt embeddings kept (default 1024). */
   cacheEntries?: number;
+  /** Dynamic batching of concurrent requests' denoiser steps per bundle; absent = each request alone. */
+  batching?: Omit<BatcherOptions, 'maxInFlight'>;
 }
 
 interface ServedBundle {
   bundle: LoadedBundle;
   encoder: TextEncoder;
   model: PoolModel;
+  batcher?: DenoiseBatcher;
 }
 
 export class T2wRuntime {
@@ -67,7 +71,9 @@ export class T2wRuntime {
             encoders.set(dir, encoder);
           }
           const model = await pool.load(bundle.denoiserBytes, { name: `${bundle.name}/${bundle.manifest.denoiser.file}` });
-          served.set(bundle.name, { bundle, encoder, model });
+          const { parameterCount: P, condDim: E } = bundle.manifest.denoiser;
+          const batcher = o.batching && new DenoiseBatcher(poolDenoiser(pool, model, bundle.manifest), { P, E }, { ...o.batching, maxInFlight: o.workerThreads });
+          served.set(bundle.name, { bundle, encoder, model, ...(batcher ? { batcher } : {}) });
         } catch (err) {
           const error = isWeightsmithError(err) ? err : new WeightsmithError(ErrorCode.InvalidFormat, `bundle ${bundle.location} could not be served: ${(err as Error).message}`, { cause: err });
           failures.push({ location: bundle.location, error });
@@ -97,17 +103,25 @@ export class T2wRuntime {
     req: GenerationRequest,
     opts: { signal?: AbortSignal; onStep?: (done: number, total: number) => void; startFrom?: SdeditStartPoint } = {},
   ): Promise<GenerationResult> {
-    const { bundle, encoder, model } = this.entry(name, 'body.bundle');
+    const { bundle, encoder, model, batcher } = this.entry(name, 'body.bundle');
+    const signal = opts.signal ? { signal: opts.signal } : {};
     return generate({
       ...req,
       bundle,
       encoder,
-      runDenoiser: poolDenoiser(this.pool, model, bundle.manifest, opts.signal ? { signal: opts.signal } : {}),
+      runDenoiser: batcher ? batcher.denoiser(opts.signal) : poolDenoiser(this.pool, model, bundle.manifest, signal),
       limits: this.limits,
       cache: this.cache,
       ...(opts.onStep ? { onStep: opts.onStep } : {}),
       ...(opts.startFrom ? { startFrom: opts.startFrom } : {}),
     });
+  }
+
+  /** Denoiser calls, rows and request steps per bundle since start (dynamic batching only). */
+  batchingStats(): Record<string, BatcherStats> {
+    const out: Record<string, BatcherStats> = {};
+    for (const [name, s] of this.served) if (s.batcher) out[name] = s.batcher.stats();
+    return out;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,120 @@
+/**
+ * T2W generation latency and throughput on a demo-size bundle (the issue's size: width 256,
+ * 4 layers, a ~2k-parameter cosine head), through the service's own runtime (text encoder,
+ * prior attention, sampler, denoiser on the InferencePool, dynamic batcher).
+ *
+ *   npx tsx bench/t2w.ts
+ *   T2W_BENCH_RUNS=5 T2W_BENCH_DDPM_RUNS=1 T2W_BENCH_CONCURRENCY=1,8 npx tsx bench/t2w.ts
+ *
+ * Env: T2W_BENCH_WIDTH (256), T2W_BENCH_LAYERS (4), T2W_BENCH_HEADS (4), T2W_BENCH_BLOCK (block
+ * size, 256), T2W_BENCH_F/H/E (head f→h→e, 64/16/64 = 2,128 parameters), T2W_BENCH_RUNS (timed
+ * ddim-50 generations, 30), T2W_BENCH_DDPM_RUNS (timed ddpm-1000 generations, 3),
+ * T2W_BENCH_CONCURRENCY (1,8,32), T2W_BENCH_REQUESTS_PER_CLIENT (4), T2W_BENCH_WORKERS (pool
+ * worker threads, 1), T2W_BENCH_INTRA (onnxruntime intra-op threads per worker, 2),
+ * T2W_BENCH_MAX_ROWS (64), T2W_BENCH_MAX_WAIT_MS (0).
+ *
+ * The baseline for throughput is the same runtime with dynamic batching off (each request's
+ * steps are their own denoiser calls), run in the same process; the ratio column is batched ÷
+ * unbatched. Every request has its own seed. Latencies are per request (condition embedding
+ * cached after the first run, as in a warm service).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeFixtureBundle } from '../services/t2w/src/bundle/index.js';
+import { DEFAULT_GENERATION_LIMITS, T2wRuntime, type GenerationRequest } from '../services/t2w/src/generation/index.js';
+
+const num = (name: string, dflt: number): number => {
+  const v = process.env[name];
+  return v === undefined || v === '' ? dflt : Number(v);
+};
+const width = num('T2W_BENCH_WIDTH', 256);
+const layers = num('T2W_BENCH_LAYERS', 4);
+const heads = num('T2W_BENCH_HEADS', 4);
+const blockSize = num('T2W_BENCH_BLOCK', 256);
+const f = num('T2W_BENCH_F', 64);
+const h = num('T2W_BENCH_H', 16);
+const e = num('T2W_BENCH_E', 64);
+const runs = num('T2W_BENCH_RUNS', 30);
+const ddpmRuns = num('T2W_BENCH_DDPM_RUNS', 3);
+const perClient = num('T2W_BENCH_REQUESTS_PER_CLIENT', 4);
+const workers = num('T2W_BENCH_WORKERS', 1);
+const intra = num('T2W_BENCH_INTRA', 2);
+const maxRows = num('T2W_BENCH_MAX_ROWS', 64);
+const maxWaitMs = num('T2W_BENCH_MAX_WAIT_MS', 0);
+const concurrency = (process.env['T2W_BENCH_CONCURRENCY'] ?? '1,8,32').split(',').map(Number);
+
+const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const ms = (v: number): string => `${v.toFixed(1)} ms`;
+const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+const CLASSES = [['sneaker', 'bag', 'coat'], ['trouser', 'dress'], ['shirt', 'sandal', 'ankle boot', 'pullover']];
+const request = (i: number, sampler: 'ddim' | 'ddpm' = 'ddim'): GenerationRequest => ({ classes: CLASSES[i % CLASSES.length]!, n: 1, seed: i, sampler, ...(sampler === 'ddim' ? { steps: 50 } : {}) });
+
+async function latencies(rt: T2wRuntime, name: string, count: number, sampler: 'ddim' | 'ddpm'): Promise<number[]> {
+  await rt.generate(name, request(0, sampler)); // warm: sessions, embeddings
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await rt.generate(name, request(i + 1, sampler));
+    out.push(performance.now() - t0);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** `clients` loops each issuing `perClient` ddim-50 requests back to back; requests per second. */
+async function throughput(rt: T2wRuntime, name: string, clients: number): Promise<number> {
+  await rt.generate(name, request(0));
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let k = 0; k < perClient; k++) await rt.generate(name, request(1000 + c * perClient + k));
+    }),
+  );
+  return (clients * perClient) / ((performance.now() - t0) / 1000);
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 't2w-bench-'));
+  try {
+    const fixture = await writeFixtureBundle(join(dir, 'bundles', 'demo'), { seed: 0, name: 'demo', width, layers, heads, blockSize, f, h, e });
+    const P = fixture.manifest.denoiser.parameterCount;
+    const tokens = 2 + Math.ceil(P / blockSize) + fixture.manifest.target.layout.length - 1;
+    console.log(`bundle: width ${width}, ${layers} layers, ${heads} heads, block ${blockSize}, head ${f}→${h}→${e} = ${P} parameters (~${tokens} tokens)`);
+    console.log(`pool: ${workers} worker(s) × ${intra} intra-op thread(s); batching max ${maxRows} rows, wait ${maxWaitMs} ms\n`);
+    const options = { bundlesDir: join(dir, 'bundles'), limits: DEFAULT_GENERATION_LIMITS, intraOpNumThreads: intra, workerThreads: workers };
+    const plain = await T2wRuntime.load(options);
+    const batched = await T2wRuntime.load({ ...options, batching: { maxRows, maxWaitMs } });
+    try {
+      console.log('latency, one request (n = 1), unbatched runtime');
+      console.log('sampler      runs     p50        p95        mean');
+      for (const [label, sampler, count] of [['ddim-50', 'ddim', runs], ['ddpm-1000', 'ddpm', ddpmRuns]] as const) {
+        if (count < 1) continue;
+        const l = await latencies(plain, 'demo', count, sampler);
+        const mean = l.reduce((a, b) => a + b, 0) / l.length;
+        console.log(`${label.padEnd(12)} ${String(count).padStart(4)}  ${ms(percentile(l, 50)).padStart(9)}  ${ms(percentile(l, 95)).padStart(9)}  ${ms(mean).padStart(9)}`);
+      }
+      const l = await latencies(batched, 'demo', Math.max(1, Math.min(runs, 10)), 'ddim');
+      console.log(`${'ddim-50 (batching on, alone)'.padEnd(12)}  p50 ${ms(percentile(l, 50))}`);
+
+      console.log(`\nthroughput, ddim-50 requests (n = 1), ${perClient} per client`);
+      console.log('clients   unbatched req/s   batched req/s   ratio   rows/call (batched)');
+      for (const c of concurrency) {
+        const before = batched.batchingStats()['demo']!;
+        const a = await throughput(plain, 'demo', c);
+        const b = await throughput(batched, 'demo', c);
+        const after = batched.batchingStats()['demo']!;
+        const rowsPerCall = (after.rows - before.rows) / Math.max(1, after.calls - before.calls);
+        console.log(`${String(c).padStart(7)}   ${a.toFixed(1).padStart(15)}   ${b.toFixed(1).padStart(13)}   ${(b / a).toFixed(2).padStart(5)}×   ${rowsPerCall.toFixed(1).padStart(8)}`);
+      }
+      console.log(`\npeak RSS ${mib(process.resourceUsage().maxRSS * 1024)}`);
+    } finally {
+      await plain.close();
+      await batched.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
