@@ -2,7 +2,7 @@
  * Writes the T2W fixture bundle (random seeded denoiser + tiny CLIP text model).
  * Usage: npx tsx services/t2w/scripts/make-fixture-bundle.ts <out-dir> [--seed N] [--width N]
  *        [--layers N] [--heads N] [--block-size N] [--f N] [--h N] [--e N] [--prediction x0|eps|v]
- *        [--cond-dropout p] [--name slug]
+ *        [--cond-dropout p] [--name slug] [--evaluation-per-class N (default 50; 0 = none)]
  */
 import { parseArgs } from 'node:util';
 import { writeFixtureBundle, type FixtureBundleOptions } from '../src/bundle/fixture-bundle.js';
@@ -21,6 +21,7 @@ const { values, positionals } = parseArgs({
     prediction: { type: 'string' },
     'cond-dropout': { type: 'string' },
     name: { type: 'string' },
+    'evaluation-per-class': { type: 'string', default: '50' },
   },
 });
 const out = positionals[0];
@@ -48,5 +49,6 @@ set('e', num(values.e));
 set('prediction', prediction);
 set('condDropout', num(values['cond-dropout']));
 set('name', values.name);
+set('evaluationPerClass', num(values['evaluation-per-class']));
 const bundle = await writeFixtureBundle(out, opts);
 console.log(`wrote bundle "${bundle.manifest.name}" to ${bundle.dir}: P = ${bundle.manifest.denoiser.parameterCount}, ${bundle.weights.config.blocks.length} blocks, files ${bundle.files.join(', ')}`);

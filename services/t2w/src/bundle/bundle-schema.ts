@@ -90,8 +90,9 @@ export const textSchema = z.strictObject({
 });
 
 export const evaluationSchema = z.strictObject({
-  backbone: fileName.default('backbone.onnx'),
-  /** safetensors with `features` [N, f] f32 and `labels` [N] (indices into `classes`). */
+  /** The frozen feature extractor the head sits on (images → f features), for users' own data; optional. */
+  backbone: fileName.optional(),
+  /** safetensors with `features` [N, f] (the backbone's output) and `labels` [N] (indices into `classes`); what POST /v1/evaluations scores. */
   data: fileName.default('eval.safetensors'),
   classes: z.array(z.string().min(1)).min(1),
 });

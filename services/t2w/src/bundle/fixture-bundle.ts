@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidInput } from '@weightsmith/core';
+import { serializeSafetensors } from '@weightsmith/safetensors';
+import { Rng } from '@weightsmith/tensor';
 import { writeTinyClipFolder } from '@weightsmith/text';
 import { BUNDLE_FORMAT_VERSION, MLP_COSINE_HEAD, mlpCosineHeadLayout, parseBundleManifest, type BundleManifest, type BundleManifestInput } from './bundle-schema.js';
 import { buildDenoiserGraph } from './denoiser-graph.js';
@@ -42,6 +44,8 @@ export interface FixtureBundleOptions {
   condDropout?: number;
   timestepDtype?: 'float32' | 'int64';
   requireKnownClasses?: boolean;
+  /** Also write evaluation data: this many synthetic feature rows per class (class-separable Gaussians in R^f). */
+  evaluationPerClass?: number;
 }
 
 export interface FixtureBundle {
@@ -110,10 +114,40 @@ export async function writeFixtureBundle(dir: string, options: FixtureBundleOpti
     text: { encoder: 'text', promptTemplate: 'a photo of a {class}', embeddingDim: e },
     classes: [...FASHION_MNIST_CLASSES],
     requireKnownClasses: options.requireKnownClasses ?? false,
+    ...(options.evaluationPerClass ? { evaluation: { data: 'eval.safetensors', classes: [...FASHION_MNIST_CLASSES] } } : {}),
     provenance: { trainer: 'weightsmith-fixture (random weights)', seed: options.seed, created: FIXTURE_CREATED, dataset: 'none' },
   };
   const manifest = parseBundleManifest(input, options.name ?? 'fixture-fmnist');
   await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   await writeFile(join(dir, 'denoiser.onnx'), denoiser);
-  return { dir, manifest, weights, files: ['bundle.json', 'denoiser.onnx', ...text.files.map((p) => `text/${p}`)] };
+  const files = ['bundle.json', 'denoiser.onnx', ...text.files.map((p) => `text/${p}`)];
+  if (options.evaluationPerClass) {
+    await writeFile(join(dir, 'eval.safetensors'), await fixtureEvaluationData(f, FASHION_MNIST_CLASSES.length, options.evaluationPerClass, options.seed));
+    files.push('eval.safetensors');
+  }
+  return { dir, manifest, weights, files };
+}
+
+/**
+ * Synthetic stand-in for backbone features of a test set: class c's rows are N(μ_c, I) with
+ * μ_c ~ N(0, 9·I), rows ordered by class. Labels I64.
+ */
+function fixtureEvaluationData(f: number, classes: number, perClass: number, seed: number): Promise<Uint8Array> {
+  const rng = new Rng(seed).fork('evaluation');
+  const n = classes * perClass;
+  const features = new Float32Array(n * f);
+  const labels = new BigInt64Array(n);
+  for (let c = 0; c < classes; c++) {
+    const mean = rng.normalArray(f).map((v) => 3 * v);
+    for (let k = 0; k < perClass; k++) {
+      const r = c * perClass + k;
+      const noise = rng.normalArray(f);
+      for (let j = 0; j < f; j++) features[r * f + j] = mean[j]! + noise[j]!;
+      labels[r] = BigInt(c);
+    }
+  }
+  return serializeSafetensors([
+    { name: 'features', dtype: 'F32', shape: [n, f], data: features },
+    { name: 'labels', dtype: 'I64', shape: [n], data: labels },
+  ]);
 }

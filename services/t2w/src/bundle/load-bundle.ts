@@ -83,7 +83,7 @@ export async function loadBundle(source: BundleSource, opts: LoadBundleOptions =
 
   if (manifest.evaluation) {
     for (const rel of [manifest.evaluation.backbone, manifest.evaluation.data]) {
-      if (!(await files.exists(rel))) throw fail(`${rel} (bundle.json.evaluation) is missing`, rel);
+      if (rel !== undefined && !(await files.exists(rel))) throw fail(`${rel} (bundle.json.evaluation) is missing`, rel);
     }
   }
 

@@ -38,6 +38,14 @@ async function embedPrompts(encoder: TextEncoder, prompts: readonly string[], ca
   return out as Float32Array[];
 }
 
+/** The text embedding of each class's prompt, [classes.length, E] — what a cosine head compares with. */
+export async function classEmbeddings(manifest: BundleManifest, encoder: TextEncoder, classes: readonly string[], cache?: LruCache): Promise<Float32Array> {
+  const embeddings = await embedPrompts(encoder, classes.map((c) => classPrompt(manifest.text.promptTemplate, c)), cache);
+  const out = new Float32Array(embeddings.length * encoder.dim);
+  embeddings.forEach((e, i) => out.set(e, i * encoder.dim));
+  return out;
+}
+
 export async function conditionVector(
   manifest: BundleManifest,
   encoder: TextEncoder,

@@ -5,10 +5,12 @@
  * is reported and left out; the others are served. An absent root is an empty registry.
  */
 import { stat } from 'node:fs/promises';
-import { ErrorCode, WeightsmithError, isWeightsmithError, notFound } from '@weightsmith/core';
+import { ErrorCode, WeightsmithError, invalidInput, isWeightsmithError, notFound } from '@weightsmith/core';
 import { InferencePool, type PoolModel } from '@weightsmith/onnx';
 import { ClipTextEncoder, type TextEncoder } from '@weightsmith/text';
-import { BundleRegistry, type BundleLoadFailure, type LoadedBundle } from '../bundle/index.js';
+import { BundleRegistry, MLP_COSINE_HEAD, type BundleLoadFailure, type LoadedBundle } from '../bundle/index.js';
+import { buildCosineHeadGraph, evaluateHead, readEvaluationData, type EvaluationData, type HeadEvaluation, type HeadShape } from '../evaluation/index.js';
+import { classEmbeddings } from './condition.js';
 import { LruCache } from '../conditioning/index.js';
 import { DenoiseBatcher, type BatcherOptions, type BatcherStats } from './batcher.js';
 import { poolDenoiser } from './denoiser.js';
@@ -34,6 +36,17 @@ interface ServedBundle {
   encoder: TextEncoder;
   model: PoolModel;
   batcher?: DenoiseBatcher;
+  evaluation?: { data: EvaluationData; head: HeadShape; model: PoolModel };
+}
+
+/** A bundle's evaluation data and the cosine-head scoring graph, when it ships data for a cosine head. */
+async function loadEvaluation(pool: InferencePool, bundle: LoadedBundle): Promise<ServedBundle['evaluation']> {
+  const arch = bundle.manifest.target.architecture;
+  if (bundle.manifest.evaluation === undefined || arch.type !== MLP_COSINE_HEAD) return undefined;
+  const head = arch as unknown as HeadShape & { tau: number };
+  const data = await readEvaluationData(bundle, head.f);
+  const model = await pool.load(buildCosineHeadGraph(head.tau), { name: `${bundle.name}/cosine-head-eval` });
+  return { data, head: { f: head.f, h: head.h, e: head.e }, model };
 }
 
 export class T2wRuntime {
@@ -73,7 +86,8 @@ export class T2wRuntime {
           const model = await pool.load(bundle.denoiserBytes, { name: `${bundle.name}/${bundle.manifest.denoiser.file}` });
           const { parameterCount: P, condDim: E } = bundle.manifest.denoiser;
           const batcher = o.batching && new DenoiseBatcher(poolDenoiser(pool, model, bundle.manifest), { P, E }, { ...o.batching, maxInFlight: o.workerThreads });
-          served.set(bundle.name, { bundle, encoder, model, ...(batcher ? { batcher } : {}) });
+          const evaluation = await loadEvaluation(pool, bundle);
+          served.set(bundle.name, { bundle, encoder, model, ...(batcher ? { batcher } : {}), ...(evaluation ? { evaluation } : {}) });
         } catch (err) {
           const error = isWeightsmithError(err) ? err : new WeightsmithError(ErrorCode.InvalidFormat, `bundle ${bundle.location} could not be served: ${(err as Error).message}`, { cause: err });
           failures.push({ location: bundle.location, error });
@@ -114,6 +128,26 @@ export class T2wRuntime {
       cache: this.cache,
       ...(opts.onStep ? { onStep: opts.onStep } : {}),
       ...(opts.startFrom ? { startFrom: opts.startFrom } : {}),
+    });
+  }
+
+  /**
+   * Accuracy of a head (flat, layout order) on the bundle's evaluation data for a task. Bundles
+   * without evaluation data, or whose target is not a cosine head, refuse with `field`.
+   */
+  async evaluate(name: string, weights: Float32Array, classes: readonly string[] | undefined, field = 'body.bundle'): Promise<HeadEvaluation> {
+    const { bundle, encoder, evaluation } = this.entry(name, field);
+    if (evaluation === undefined) {
+      throw invalidInput(field, `bundle "${name}" ships no evaluation data for a ${MLP_COSINE_HEAD} target, so it cannot score heads`);
+    }
+    const task = classes ?? evaluation.data.classes;
+    return evaluateHead({
+      data: evaluation.data,
+      shape: evaluation.head,
+      weights,
+      classes: task,
+      classEmbeddings: await classEmbeddings(bundle.manifest, encoder, task, this.cache),
+      run: (feeds) => this.pool.run(evaluation.model, feeds),
     });
   }
 

@@ -29,6 +29,8 @@ import {
   bundleSummary,
   enhancementRequestSchema,
   enhancementResultSchema,
+  evaluationRequestSchema,
+  evaluationResultSchema,
   fusionRequestSchema,
   fusionResultSchema,
   generationRequestSchema,
@@ -273,6 +275,26 @@ export function registerT2wRoutes(
         align: body.align,
       };
       return startJob(ctx.jobs, FUSION_JOB, input, { wait: query.wait === true, signal, requestId });
+    },
+  });
+
+  service.route({
+    method: 'post',
+    path: '/v1/evaluations',
+    operationId: 'createEvaluation',
+    summary: "Score a head on the bundle's evaluation data: top-1 accuracy for a task (a set of classes)",
+    description:
+      'Reads the weights (artifact id of a safetensors file with the bundle layout), runs the cosine head on the evaluation features of the task classes and answers at once with the accuracy, overall and per class. ' +
+      'Needs a bundle that ships evaluation data (GET /v1/bundles shows `evaluation`) for an mlp-gelu-cosine-head target.',
+    tags: ['evaluations'],
+    body: evaluationRequestSchema,
+    responses: { 200: { description: 'The accuracy', schema: evaluationResultSchema }, 404: { description: 'No such bundle or artifact' } },
+    handler: async ({ body }) => {
+      const rt = runtime.current();
+      const bundle = rt.bundle(body.bundle, 'body.bundle');
+      const weights = await loadArtifactWeights(ctx.artifacts, body.weights, bundle.manifest.target.layout, 'body.weights');
+      const result = await rt.evaluate(bundle.name, weights, body.classes);
+      return reply(200, { bundle: bundle.name, bundleDigest: bundle.digest, weights: body.weights, ...result });
     },
   });
 }

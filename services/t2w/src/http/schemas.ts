@@ -90,6 +90,33 @@ export const fusionResultSchema = generationResultSchema
   })
   .meta({ id: 'FusionResult' });
 
+export const evaluationRequestSchema = z
+  .object({
+    bundle: bundleName,
+    weights: weightsRef,
+    classes: z
+      .array(z.string().min(1).max(512))
+      .min(2)
+      .max(1024)
+      .optional()
+      .meta({ description: "The task: classes of the bundle's evaluation data (distinct, at least 2). Only their samples are scored, and the head chooses among them. Default: every evaluation class." }),
+  })
+  .strict()
+  .meta({ id: 'EvaluationRequest' });
+
+export const evaluationResultSchema = z
+  .object({
+    bundle: z.string(),
+    bundleDigest: z.string(),
+    weights: z.string(),
+    classes: z.array(z.string()),
+    samples: z.number().int(),
+    correct: z.number().int(),
+    accuracy: z.number().meta({ description: 'Top-1 accuracy over the task samples: argmax over classes of τ·cos(head(features), text embedding of the class prompt)' }),
+    perClass: z.array(z.object({ class: z.string(), samples: z.number().int(), correct: z.number().int(), accuracy: z.number().nullable() })),
+  })
+  .meta({ id: 'EvaluationResult' });
+
 export const bundleSummarySchema = z
   .object({
     name: z.string(),
@@ -104,6 +131,7 @@ export const bundleSummarySchema = z
       architecture: z.string(),
     }),
     diffusion: z.object({ timesteps: z.number().int(), prediction: z.string(), guidance: z.boolean() }),
+    evaluation: z.object({ classes: z.array(z.string()) }).nullable().meta({ description: 'The evaluation data POST /v1/evaluations scores on, when the bundle ships some' }),
   })
   .meta({ id: 'BundleSummary' });
 
@@ -126,5 +154,6 @@ export function bundleSummary(b: LoadedBundle): z.infer<typeof bundleSummarySche
     requireKnownClasses: m.requireKnownClasses,
     layout: { tensors: m.target.layout.map((t) => ({ name: t.name, shape: [...t.shape] })), parameterCount: m.denoiser.parameterCount, architecture: m.target.architecture.type },
     diffusion: { timesteps: m.diffusion.timesteps, prediction: m.diffusion.prediction, guidance: (m.diffusion.condDropout ?? 0) > 0 },
+    evaluation: m.evaluation ? { classes: [...m.evaluation.classes] } : null,
   };
 }
