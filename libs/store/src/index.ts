@@ -11,6 +11,7 @@ export {
 export { FsStore, type FsStoreOptions } from './fs-store.js';
 export { S3Store, type S3StoreOptions } from './s3-store.js';
 export { createObjectStore, type StoreConfig } from './create-store.js';
+export { storeKeyOfUri } from './store-uri.js';
 export {
   ArtifactStore,
   artifactManifestSchema,

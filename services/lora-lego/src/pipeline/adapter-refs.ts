@@ -4,23 +4,11 @@
  * or a prefix holding `adapter_config.json` and `adapter_model.safetensors`.
  */
 import { invalidInput } from '@weightsmith/core';
-import type { ArtifactStore, ObjectStore } from '@weightsmith/store';
+import { storeKeyOfUri, type ArtifactStore } from '@weightsmith/store';
 import { openPeftAdapterArtifact, openPeftAdapterObject, openPeftAdapterPrefix, type PeftAdapter } from '../adapter/index.js';
 
 export const ARTIFACT_ID = /^[0-9a-f]{64}$/;
 
-export interface RefLocation {
-  /** The store's own location (`s3://bucket/prefix` or `file:///…`). */
-  storeLocation: string;
-}
-
-/** Maps `s3://bucket/<store prefix>/key` to the store key, or says why it cannot. */
-export function storeKeyOfUri(uri: string, store: ObjectStore, field: string): string {
-  const root = store.location.replace(/\/+$/, '');
-  if (!root.startsWith('s3://')) throw invalidInput(field, `'${uri}': URIs can only name objects when the service runs on an S3 store; use an artifact id`);
-  if (!uri.startsWith(`${root}/`)) throw invalidInput(field, `'${uri}' is outside this service's store (${root}/…)`);
-  return uri.slice(root.length + 1).replace(/\/+$/, '');
-}
 
 export async function openAdapterRef(ref: string, artifacts: ArtifactStore, field: string): Promise<{ adapter: PeftAdapter; sha256?: string }> {
   if (ARTIFACT_ID.test(ref)) {

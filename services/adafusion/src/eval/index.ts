@@ -1,0 +1,4 @@
+export * from './metrics.js';
+export * from './splits.js';
+export * from './evaluate.js';
+export * from './fusion-fit.js';

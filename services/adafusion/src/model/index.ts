@@ -1,0 +1,11 @@
+export { fitConfigSchema, parseFitConfig, contextSchema, fusionModes, type FitConfig, type FitConfigInput, type FusionMode, type ContextConfig } from './config.js';
+export { fitFusionModel, type FitOptions } from './fit.js';
+export { exportFusionOnnx, fusedWidth, type FusionOnnxMetadata } from './onnx-export.js';
+export { FusionPredictor, readFusionOnnxMetadata, type SlidePrediction, type PredictorOptions } from './predictor.js';
+export { serializeFusionModel, loadFusionModel, FUSION_FORMAT } from './serialize.js';
+export { referenceForward, type ReferenceOutputs } from './forward.js';
+export { fitClosedForm, compressRows, layerNormRowsInPlace, LN_EPS, type AffineMap } from './compress.js';
+export { fitPca, topEigen, type PcaResult } from './pca.js';
+export { procrustesRotation } from './procrustes.js';
+export { paramNames, getParam, type ParamMap, type ParamTensor } from './params.js';
+export type { FittedFusionModel, EpochRecord, FitProgress } from './types.js';
