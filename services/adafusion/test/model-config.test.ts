@@ -26,7 +26,7 @@ describe('fit config', () => {
     assert.equal(c.head.hidden, 128);
     assert.deepEqual(
       { lr: c.optimizer.lr, wd: c.optimizer.weightDecay, e: c.optimizer.maxEpochs, p: c.optimizer.patience, t: c.optimizer.tilesPerStep, s: c.optimizer.slidesPerStep },
-      { lr: 1e-3, wd: 1e-2, e: 100, p: 10, t: 512, s: 8 },
+      { lr: 3e-3, wd: 1e-2, e: 200, p: 20, t: 512, s: 8 },
     );
     assert.equal(c.optimizer.stepsPerEpoch, undefined);
     assert.equal(c.valFraction, 0.2);
@@ -36,7 +36,7 @@ describe('fit config', () => {
   test('partial nested objects keep the other defaults', () => {
     const c = parseFitConfig({ optimizer: { lr: 0.01 }, context: { kind: 'learned' } });
     assert.equal(c.optimizer.lr, 0.01);
-    assert.equal(c.optimizer.patience, 10);
+    assert.equal(c.optimizer.patience, 20);
     assert.deepEqual(c.context, { kind: 'learned', count: 8 });
   });
 

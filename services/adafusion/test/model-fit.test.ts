@@ -42,6 +42,7 @@ describe('fitFusionModel', () => {
       'gate.wq': [6, 6],
       'gate.wk': [6, 6],
       'gate.bias': [2],
+      'gate.key_offset': [2, 6],
       'head.attn.v.weight': [6, 16],
       'head.attn.v.bias': [16],
       'head.attn.u.weight': [6, 16],

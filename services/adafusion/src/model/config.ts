@@ -36,11 +36,11 @@ export const headSchema = z
 
 export const optimizerSchema = z
   .object({
-    lr: z.number().positive().max(10).default(1e-3),
+    lr: z.number().positive().max(10).default(3e-3),
     weightDecay: z.number().min(0).max(1).default(1e-2),
-    maxEpochs: int(1, 10_000).default(100),
+    maxEpochs: int(1, 10_000).default(200),
     /** Epochs without a better validation loss before stopping. */
-    patience: int(1, 1000).default(10),
+    patience: int(1, 1000).default(20),
     /** Steps per epoch; default one pass over the training slides (⌈slides / slidesPerStep⌉). */
     stepsPerEpoch: int(1, 100_000).optional(),
     /** Tiles sampled per slide per step (and per validation slide, fixed once). */

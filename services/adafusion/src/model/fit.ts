@@ -154,6 +154,11 @@ function initialParams(
     add(N.gateWq, [d, d], glorot(rng.fork('gate.wq'), d, d), true, true);
     add(N.gateWk, [d, d], glorot(rng.fork('gate.wk'), d, d), true, true);
     add(N.gateBias, config.gate === 'model' ? [Mu] : [Mu, d], new Float32Array(config.gate === 'model' ? Mu : Mu * d), true);
+    // The closed-form alignment maps every model's tiles of one phenotype to nearly the same
+    // codes, so ⟨c Wq, z Wk⟩ alone cannot tell the models apart, and a scalar bias per model
+    // cannot depend on the phenotype. A per-model offset of the key input (a model embedding,
+    // as position embeddings are for tokens) gives the phenotype × model term ⟨c Wq, βₘ Wk⟩.
+    add(N.gateKeyOffset, [Mu, d], new Float32Array(Mu * d), true);
   }
   if (task.kind === 'classification') {
     const H = config.head.hidden;

@@ -134,12 +134,14 @@ export function referenceForward(model: ForwardModel, slide: AlignedSlide): Refe
   if (config.mode === 'adafusion') {
     const wq = getParam(params, N.gateWq, [d, d]).data;
     const wk = getParam(params, N.gateWk, [d, d]).data;
+    const offset = getParam(params, N.gateKeyOffset, [Mu, d]).data;
+    const keyInput = (i: number, t: number): Float64Array => Float64Array.from(z[i]![t]!, (v, j) => v + offset[i * d + j]!);
     if (config.gate === 'model') {
       const bias = getParam(params, N.gateBias, [Mu]).data;
       for (let t = 0; t < n; t++) {
         const query = affine(contexts[t]!, 0, wq, undefined, d, d);
         const s = new Float64Array(Mu);
-        for (let i = 0; i < Mu; i++) s[i] = dot(query, affine(z[i]![t]!, 0, wk, undefined, d, d), d) / Math.sqrt(d) + bias[i]!;
+        for (let i = 0; i < Mu; i++) s[i] = dot(query, affine(keyInput(i, t), 0, wk, undefined, d, d), d) / Math.sqrt(d) + bias[i]!;
         softmaxInPlace(s);
         for (let i = 0; i < Mu; i++) {
           alpha[t * M + used[i]!] = s[i]!;
@@ -156,7 +158,7 @@ export function referenceForward(model: ForwardModel, slide: AlignedSlide): Refe
         for (let j = 0; j < d; j++) g[j] = dot(query, wk.subarray(j * d, (j + 1) * d), d);
         for (let j = 0; j < d; j++) {
           const s = new Float64Array(Mu);
-          for (let i = 0; i < Mu; i++) s[i] = z[i]![t]![j]! * g[j]! + bias[i * d + j]!;
+          for (let i = 0; i < Mu; i++) s[i] = (z[i]![t]![j]! + offset[i * d + j]!) * g[j]! + bias[i * d + j]!;
           softmaxInPlace(s);
           for (let i = 0; i < Mu; i++) {
             alphaChannels[(t * M + used[i]!) * d + j] = s[i]!;

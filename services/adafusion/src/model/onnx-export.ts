@@ -99,10 +99,12 @@ export function exportFusionOnnx(model: FittedFusionModel): Uint8Array {
     const wq = getParam(params, N.gateWq, [d, d]).data;
     const wk = getParam(params, N.gateWk, [d, d]).data;
     const pqk = mm64(mm64(prompts, wq, P, d, d), t64(wk, d, d), P, d, d);
+    const offset = getParam(params, N.gateKeyOffset, [Mu, d]).data;
     if (config.gate === 'model') {
       const query = g.matMul(contextWeights, g.initializer('gate_query', scaled(pqk, 1 / Math.sqrt(d)), [P, d]));
       const bias = g.initializer('gate_bias', getParam(params, N.gateBias, [Mu]).data, [Mu]);
-      const scores = g.add(g.concat(codes.map((z) => g.reduceSum(g.mul(z, query), [1], true)), 1), bias);
+      const keys = codes.map((z, i) => g.add(z, g.initializer(`gate_key_offset_${i}`, offset.slice(i * d, (i + 1) * d), [d])));
+      const scores = g.add(g.concat(keys.map((k) => g.reduceSum(g.mul(k, query), [1], true)), 1), bias);
       const a = g.softmax(scores, 1);
       const parts = codes.map((z, i) => g.mul(z, Mu === 1 ? a : g.slice(a, [i], [i + 1], [1])));
       fused = Mu === 1 ? parts[0]! : g.node('Sum', parts)[0]!;
@@ -111,7 +113,8 @@ export function exportFusionOnnx(model: FittedFusionModel): Uint8Array {
       const query = g.unsqueeze(g.matMul(contextWeights, g.initializer('gate_query', Float32Array.from(pqk), [P, d])), [1]);
       const bias = g.initializer('gate_bias', getParam(params, N.gateBias, [Mu, d]).data, [Mu, d]);
       const stacked = g.concat(codes.map((z) => g.unsqueeze(z, [1])), 1);
-      const a = g.softmax(g.add(g.mul(stacked, query), bias), 1);
+      const keys = g.add(stacked, g.initializer('gate_key_offset', offset, [Mu, d]));
+      const a = g.softmax(g.add(g.mul(keys, query), bias), 1);
       fused = g.reduceSum(g.mul(stacked, a), [1], false);
       g.output('alpha_channels', 'float32', ['N', M, d], { from: expandToAllModels(g, a, used, M) });
       alpha = g.reduceMean(a, [2], false);

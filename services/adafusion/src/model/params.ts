@@ -10,7 +10,8 @@
  *   context.text_embeddings [P, E]                text mode: the encoder's unit-normalised embeddings
  *   context.prompt_proj.weight [E, d] / .bias [d] text mode: the trained projection
  *   context.q.weight [d, d] / context.q.bias [d]  q(z̄)
- *   gate.wq [d, d] / gate.wk [d, d]               adafusion only: s = ⟨c Wq, z Wk⟩ / √d
+ *   gate.wq [d, d] / gate.wk [d, d]               adafusion only: s = ⟨c Wq, (z + βₘ) Wk⟩ / √d + bₘ
+ *   gate.key_offset [M, d]                        βₘ: a learned per-model offset of the key input (see fit.ts)
  *   gate.bias [M] (per model) or [M, d] (per channel)
  *   head.attn.v.weight [F, H] / .bias [H], head.attn.u.weight [F, H] / .bias [H], head.attn.w [H]
  *   head.classifier.weight [F, C] / .bias [C]     classification
@@ -40,6 +41,7 @@ export const paramNames = {
   gateWq: 'gate.wq',
   gateWk: 'gate.wk',
   gateBias: 'gate.bias',
+  gateKeyOffset: 'gate.key_offset',
   attnV: 'head.attn.v.weight',
   attnVBias: 'head.attn.v.bias',
   attnU: 'head.attn.u.weight',

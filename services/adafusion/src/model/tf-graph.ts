@@ -116,12 +116,13 @@ export function forwardTf(spec: GraphSpec, p: TensorLookup, z: Tensor, bagBias?:
     // g = c Wq Wkᵀ with c = w P, computed as w (P Wq Wkᵀ).
     const pq = mm(mm(prompts, p(N.gateWq)), tf.transpose(p(N.gateWk)));
     const g = mm(contextWeights, pq);
+    const offset = p(N.gateKeyOffset); // [Mu, d]
     if (spec.gate === 'model') {
-      const dots = tf.reshape(tf.matMul(z, tf.reshape(g, [T, d, 1])), [T, Mu]);
+      const dots = tf.add(tf.reshape(tf.matMul(z, tf.reshape(g, [T, d, 1])), [T, Mu]), mm(g, tf.transpose(offset)));
       alpha = tf.softmax(tf.add(tf.div(dots, Math.sqrt(d)), p(N.gateBias)));
       fused = tf.reshape(tf.matMul(tf.reshape(alpha, [T, 1, Mu]), z), [T, d]);
     } else {
-      const s = tf.add(tf.mul(z, tf.reshape(g, [T, 1, d])), p(N.gateBias));
+      const s = tf.add(tf.mul(tf.add(z, tf.reshape(offset, [1, Mu, d])), tf.reshape(g, [T, 1, d])), p(N.gateBias));
       alphaChannels = tf.exp(tf.sub(s, tf.logSumExp(s, 1, true)));
       fused = tf.sum(tf.mul(alphaChannels, z), 1);
       alpha = tf.mean(alphaChannels, 2);

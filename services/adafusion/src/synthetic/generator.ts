@@ -10,7 +10,10 @@
  *   when K ≥ M). On a tile of phenotype k, m*(k) carries the slide's activation a[s,k] (+ tile
  *   noise) along its own random unit direction u_m; every other model carries, in the same
  *   place, a slide-level decoy b[s,m,k] of the same scale — noise that looks exactly like signal
- *   and does not average out over tiles.
+ *   and does not average out over tiles — plus a weak trace of the activation (`crossTalk`, as
+ *   every real encoder sees the same tissue, only some see it well). The trace is what lets the
+ *   closed-form alignment match the models' signal directions (with their signs): without any
+ *   shared signal, Procrustes would map them onto each other arbitrarily.
  * - The label is a function of all K activations: score = Σ_k a[s,k] / √K + label noise; binary
  *   by sign, or 3 classes by terciles. A single model sees only its phenotypes' share of the
  *   evidence; averaging models mixes decoys into every tile; concatenation carries M× the
@@ -33,7 +36,7 @@ export interface SyntheticCohortOptions {
   classes?: 2 | 3;
   /** When > 0, a regression cohort with this many tile-level genes instead of slide labels. */
   genes?: number;
-  /** Scale of the activation along u_m, in units of the per-dim feature noise (default 3). */
+  /** Scale of the activation along u_m, in units of the per-dim feature noise (default 5). */
   signal?: number;
   /** Tile-to-tile spread of the activation around the slide's level (default 0.5). */
   tileNoise?: number;
@@ -41,8 +44,10 @@ export interface SyntheticCohortOptions {
   featureNoise?: number;
   /** Per-dim std of the phenotype embeddings (default 1). */
   phenotypeScale?: number;
-  /** Noise added to the label score, relative to its unit std (default 0.25). */
+  /** Noise added to the label score, relative to its unit std (default 0.1). */
   labelNoise?: number;
+  /** Fraction of the activation the non-informative models also carry (default 0.3). */
+  crossTalk?: number;
   /** Tile size in level-0 pixels: coords are multiples of it (default 256). */
   patchSize?: number;
 }
@@ -102,11 +107,12 @@ export function makeSyntheticCohort(options: SyntheticCohortOptions): SyntheticC
   checkCount(G, 'genes', 0);
   const classes = options.classes ?? 2;
   if (classes !== 2 && classes !== 3) throw invalidInput('classes', `classes must be 2 or 3, got ${String(classes)}`);
-  const signal = options.signal ?? 3;
+  const signal = options.signal ?? 5;
   const tileNoise = options.tileNoise ?? 0.5;
   const featureNoise = options.featureNoise ?? 1;
   const phenotypeScale = options.phenotypeScale ?? 1;
-  const labelNoise = options.labelNoise ?? 0.25;
+  const labelNoise = options.labelNoise ?? 0.1;
+  const crossTalk = options.crossTalk ?? 0.3;
   const patch = options.patchSize ?? 256;
   const n = options.tilesPerSlide;
 
@@ -179,7 +185,7 @@ export function makeSyntheticCohort(options: SyntheticCohortOptions): SyntheticC
     for (let t = 0; t < p.n; t++) {
       const k = p.phenotype[t]!;
       // The decoy gets its own tile noise so it is distributed exactly like the signal.
-      const level = dominant[k] === m ? p.activation[t]! : p.decoy[m * K + k]! + tileNoise * rng.normal();
+      const level = dominant[k] === m ? p.activation[t]! : crossTalk * p.activation[t]! + p.decoy[m * K + k]! + tileNoise * rng.normal();
       const c = signal * level;
       const row = t * d;
       const e = k * d;
