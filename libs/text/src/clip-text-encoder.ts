@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCode, invalidFormat, invalidInput, isWeightsmithError, notFound, WeightsmithError } from '@weightsmith/core';
+import type { InferencePool, PoolModel, TensorMap } from '@weightsmith/onnx';
 import type { ObjectStore } from '@weightsmith/store';
 import {
   CLIP_OPTIONAL_FILES,
@@ -30,6 +31,12 @@ export interface ClipTextEncoderOptions extends ClipFileOptions {
   intraOpNumThreads?: number;
   /** Texts per model run; longer inputs are encoded in several runs (default 32). */
   batchSize?: number;
+  /**
+   * Run the text model on this InferencePool's worker threads instead of the calling thread
+   * (local folders only): services pass theirs, so encoding a prompt never blocks the event loop.
+   * Tokenisation stays here (fast, pure JS). The pool is the caller's; close() unloads the model.
+   */
+  pool?: InferencePool;
 }
 
 export interface ClipStoreOptions extends ClipTextEncoderOptions {
@@ -63,7 +70,8 @@ type Transformers = typeof import('@huggingface/transformers');
  * `encode` returns the raw `text_embeds` (not normalised; see `TextEncoder`).
  *
  * Inference goes through onnxruntime-node, whose `run()` holds the calling thread for the whole
- * run; services that must stay responsive call it from a worker thread.
+ * run; services that must stay responsive pass an InferencePool (`pool`), which runs the same ONNX
+ * file on its worker threads.
  */
 export class ClipTextEncoder implements TextEncoder {
   readonly id: string;
@@ -74,7 +82,8 @@ export class ClipTextEncoder implements TextEncoder {
 
   private readonly tf: Transformers;
   private readonly tokenizer: Tokenizer;
-  private readonly model: TextModel;
+  /** The text model: in this thread (transformers.js) or on an InferencePool. */
+  private readonly model: { kind: 'local'; model: TextModel } | { kind: 'pool'; pool: InferencePool; model: PoolModel };
   private readonly eosId: number;
   private readonly padId: number;
   private readonly batchSize: number;
@@ -87,7 +96,7 @@ export class ClipTextEncoder implements TextEncoder {
     source: string;
     tf: Transformers;
     tokenizer: Tokenizer;
-    model: TextModel;
+    model: { kind: 'local'; model: TextModel } | { kind: 'pool'; pool: InferencePool; model: PoolModel };
     batchSize: number;
   }) {
     this.id = fields.id;
@@ -131,7 +140,17 @@ export class ClipTextEncoder implements TextEncoder {
     const id = await digestFiles(abs, requiredClipFiles(info.files));
     const tf = await loadTransformers(options.allowRemoteModels === true);
     // An absolute path is never taken for a hub id, and local_files_only forbids any fallback.
-    const { tokenizer, model } = await wrapLoad(abs, () => loadPair(tf, abs, options, { local_files_only: true }));
+    const extra = { local_files_only: true };
+    const { tokenizer, model } =
+      options.pool === undefined
+        ? await wrapLoad(abs, async () => {
+            const pair = await loadPair(tf, abs, options, extra);
+            return { tokenizer: pair.tokenizer, model: { kind: 'local' as const, model: pair.model } };
+          })
+        : await wrapLoad(abs, async () => ({
+            tokenizer: await loadTokenizer(tf, abs, extra),
+            model: { kind: 'pool' as const, pool: options.pool!, model: await loadPooledTextModel(options.pool!, join(abs, info.files.onnx)) },
+          }));
     const maxTokens = Math.min(info.maxTokens, finiteOr(tokenizer.model_max_length, Infinity));
     return new ClipTextEncoder({ id, dim: info.projectionDim, maxTokens, source: abs, tf, tokenizer, model, batchSize });
   }
@@ -180,7 +199,7 @@ export class ClipTextEncoder implements TextEncoder {
       revision === 'main'
         ? await digestFiles(cached, requiredClipFiles(clipFileSet(options))).catch(() => `hub:${name}@${revision}`)
         : `hub:${name}@${revision}`;
-    return new ClipTextEncoder({ id, dim, maxTokens, source: name, tf, tokenizer, model, batchSize });
+    return new ClipTextEncoder({ id, dim, maxTokens, source: name, tf, tokenizer, model: { kind: 'local', model }, batchSize });
   }
 
   /**
@@ -213,11 +232,28 @@ export class ClipTextEncoder implements TextEncoder {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.model.dispose();
+    if (this.model.kind === 'local') await this.model.model.dispose();
+    else await this.model.pool.unload(this.model.model);
+  }
+
+  /** text_embeds [rows, dim] for a padded batch, on the pool's worker thread. */
+  private async runPooled(pool: InferencePool, model: PoolModel, batch: ReturnType<typeof padRight>): Promise<Float32Array> {
+    const dims = [batch.rows, batch.length];
+    const feeds: TensorMap = { input_ids: { dtype: 'int64', dims, data: batch.inputIds } };
+    if (model.inputs.some((i) => i.name === 'attention_mask')) feeds['attention_mask'] = { dtype: 'int64', dims, data: batch.attentionMask };
+    const out = (await pool.run(model, feeds, ['text_embeds']))['text_embeds'];
+    if (out?.dtype !== 'float32' || out.dims.length !== 2 || out.dims[0] !== batch.rows || out.dims[1] !== this.dim) {
+      throw invalidFormat(`${this.source}: text_embeds has shape [${out?.dims.join(', ')}], expected float32 [${batch.rows}, ${this.dim}] (projection_dim in config.json)`, 'onnx');
+    }
+    return out.data;
   }
 
   private async run(sequences: number[][]): Promise<Float32Array[]> {
     const batch = padRight(sequences, this.padId);
+    if (this.model.kind === 'pool') {
+      const data = await this.runPooled(this.model.pool, this.model.model, batch);
+      return sequences.map((_, r) => data.slice(r * this.dim, (r + 1) * this.dim));
+    }
     const dims = [batch.rows, batch.length];
     const inputs = {
       input_ids: new this.tf.Tensor('int64', batch.inputIds, dims),
@@ -225,7 +261,7 @@ export class ClipTextEncoder implements TextEncoder {
     };
     // transformers.js feeds the session only the inputs its graph declares (CLIP exports take
     // input_ids alone; an export with attention_mask gets that too).
-    const outputs = await this.model(inputs);
+    const outputs = await this.model.model(inputs);
     try {
       const embeds = outputs['text_embeds'];
       if (embeds === undefined) {
@@ -262,6 +298,20 @@ async function loadTransformers(allowRemote: boolean): Promise<Transformers> {
   return tf;
 }
 
+async function loadTokenizer(tf: Transformers, source: string, extra: Record<string, unknown>): Promise<Tokenizer> {
+  return (await tf.AutoTokenizer.from_pretrained(source, extra)) as unknown as Tokenizer;
+}
+
+/** The folder's text model on the pool; it must declare input_ids and output text_embeds. */
+async function loadPooledTextModel(pool: InferencePool, onnxPath: string): Promise<PoolModel> {
+  const model = await pool.load(onnxPath, { name: onnxPath });
+  if (!model.inputs.some((i) => i.name === 'input_ids') || !model.outputs.some((o) => o.name === 'text_embeds')) {
+    await pool.unload(model);
+    throw invalidFormat(`${onnxPath}: the text model must take input_ids and give text_embeds (CLIPTextModelWithProjection)`, 'onnx');
+  }
+  return model;
+}
+
 async function loadPair(
   tf: Transformers,
   source: string,
@@ -270,7 +320,7 @@ async function loadPair(
 ): Promise<{ tokenizer: Tokenizer; model: TextModel }> {
   const threads = options.intraOpNumThreads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw invalidInput('intraOpNumThreads', `intraOpNumThreads must be a positive integer, got ${threads}`);
-  const tokenizer = (await tf.AutoTokenizer.from_pretrained(source, extra)) as unknown as Tokenizer;
+  const tokenizer = await loadTokenizer(tf, source, extra);
   const model = (await tf.CLIPTextModelWithProjection.from_pretrained(source, {
     ...extra,
     device: 'cpu',

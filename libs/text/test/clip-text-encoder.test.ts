@@ -2,6 +2,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InferencePool } from '@weightsmith/onnx';
 import { ClipTextEncoder, l2Normalize, writeTinyClipFolder, type TinyClipFolder } from '../src/index.js';
 import { referenceTextEmbedding } from './helpers/clip-reference.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -153,5 +154,29 @@ describe('ClipTextEncoder identity and lifecycle', () => {
     await enc.close();
     await enc.close();
     await assert.rejects(enc.encode(['a photo of a coat']), { code: 'not_ready' });
+  });
+});
+
+describe('ClipTextEncoder on an InferencePool', () => {
+  test('gives the same float bits as the in-thread encoder, and unloads its model on close', async () => {
+    const f = await writeTinyClipFolder(await tempDir('pool'), { seed: 5, hidden: 32, layers: 2, heads: 2, projectionDim: 16, maxPositions: 16 });
+    const pool = new InferencePool({ threads: 1, intraOpNumThreads: 1 });
+    const local = await ClipTextEncoder.fromFolder(f.dir);
+    const pooled = await ClipTextEncoder.fromFolder(f.dir, { pool, batchSize: 2 });
+    try {
+      assert.equal(pooled.id, local.id);
+      assert.equal(pooled.dim, local.dim);
+      const a = await local.encode(TEXTS);
+      const b = await pooled.encode(TEXTS);
+      a.forEach((v, i) => assert.deepEqual(bits(b[i]!), bits(v), `text ${i}`));
+      assert.equal(pool.stats().models, 1);
+      await pooled.close();
+      assert.equal(pool.stats().models, 0);
+      await assert.rejects(pooled.encode(['a photo of a coat']), { code: 'not_ready' });
+    } finally {
+      await local.close();
+      await pooled.close();
+      await pool.close();
+    }
   });
 });

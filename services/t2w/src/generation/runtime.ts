@@ -1,6 +1,7 @@
 /**
  * What the service holds once warm: the bundles of a root folder, one text encoder per distinct
- * encoder folder, every denoiser loaded into one InferencePool (inference off the event loop),
+ * encoder folder, the text models and every denoiser loaded into one InferencePool (inference off
+ * the event loop),
  * and the class-embedding cache. A bundle that fails to load (or whose encoder or denoiser does)
  * is reported and left out; the others are served. An absent root is an empty registry.
  */
@@ -80,7 +81,7 @@ export class T2wRuntime {
           if (dir === undefined) throw new WeightsmithError(ErrorCode.InvalidFormat, `bundle ${bundle.location}: text encoders in an object store are not served from a folder root`, { field: 'bundle.json.text.encoder' });
           let encoder = encoders.get(dir);
           if (encoder === undefined) {
-            encoder = await ClipTextEncoder.fromFolder(dir, session);
+            encoder = await ClipTextEncoder.fromFolder(dir, { ...session, pool });
             encoders.set(dir, encoder);
           }
           const model = await pool.load(bundle.denoiserBytes, { name: `${bundle.name}/${bundle.manifest.denoiser.file}` });
