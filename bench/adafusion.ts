@@ -15,9 +15,20 @@
  * Inference rows: FusionPredictor in this thread and on a 1-worker InferencePool, vs the plain
  * float64 TS forward (`referenceForward`, loops over tiles) in the same process; the ratio column
  * is throughput ÷ the TS baseline's.
+ *
+ * Quality (the issue's check on a synthetic cohort with known truth): AdaFusion against each
+ * single model, concatenation and the mean of projected features, all through the same fit →
+ * ONNX → onnxruntime path, over ADAFUSION_BENCH_QUALITY_SPLITS random 70/30 splits (10) of
+ * ADAFUSION_BENCH_QUALITY_SLIDES slides (200) × ADAFUSION_BENCH_QUALITY_TILES tiles (128), model
+ * dims 64/32/96 compressed to d = 16 (the check is about the method; small dims keep 60 fits in
+ * minutes). Also: for each split, which model AdaFusion's gate weights most on the held-out
+ * tiles of each true phenotype, against the generator's truth.
+ * ADAFUSION_BENCH_PARTS (quality,fit,inference) picks the sections.
  */
 import { InferencePool } from '@weightsmith/onnx';
-import { fitFusionModel, FusionPredictor, referenceForward } from '../services/adafusion/src/model/index.js';
+import { evaluateConfigs, fitFusionPredictor, formatTable, standardBaselines, type FitPredictor } from '../services/adafusion/src/eval/index.js';
+import { fitFusionModel, FusionPredictor, parseFitConfig, referenceForward } from '../services/adafusion/src/model/index.js';
+import { dominanceAgreement, truthPhenotypeAlpha, type SlideGate } from '../services/adafusion/src/report/index.js';
 import { makeSyntheticCohort } from '../services/adafusion/src/synthetic/generator.js';
 import type { AlignedSlide, ModelSpec } from '../services/adafusion/src/types.js';
 
@@ -52,8 +63,58 @@ function slice(slide: AlignedSlide, n: number): AlignedSlide {
   };
 }
 
+const parts = new Set((process.env['ADAFUSION_BENCH_PARTS'] ?? 'quality,fit,inference').split(','));
+
+async function quality(): Promise<void> {
+  const qSlides = num('ADAFUSION_BENCH_QUALITY_SLIDES', 200);
+  const qTiles = num('ADAFUSION_BENCH_QUALITY_TILES', 128);
+  const qSplits = num('ADAFUSION_BENCH_QUALITY_SPLITS', 10);
+  const models: ModelSpec[] = [
+    { name: 'UNI', dim: 64 },
+    { name: 'CONCH', dim: 32 },
+    { name: 'Virchow2', dim: 96 },
+  ];
+  const { cohort, truth } = makeSyntheticCohort({ seed: 0, slides: qSlides, tilesPerSlide: qTiles, models });
+  const base = parseFitConfig({ d: 16, context: { kind: 'centroids', count: 3 }, optimizer: { tilesPerStep: 128 } });
+  console.log(`\n## quality: ${qSlides} slides × ${qTiles} tiles, 3 phenotypes (truth: phenotype k is carried by model k), ${qSplits} splits 70/30`);
+  // Keep AdaFusion's held-out gates, per split, to compare with the truth.
+  const gates = new Map<number, SlideGate[]>();
+  let split = -1;
+  const fit: FitPredictor = async (request) => {
+    const predictor = await fitFusionPredictor(request);
+    if (request.config.mode !== 'adafusion') return predictor;
+    const mine: SlideGate[] = [];
+    gates.set(++split, mine);
+    const fusion = predictor as FusionPredictor;
+    return {
+      predictSlide: async (slide) => {
+        const out = await fusion.predictSlide(slide);
+        mine.push({ slideId: slide.id, n: slide.n, coords: slide.coords, alpha: out.alpha, contextWeights: out.contextWeights });
+        return out;
+      },
+      close: () => fusion.close(),
+    };
+  };
+  const t0 = performance.now();
+  const result = await evaluateConfigs(cohort, standardBaselines(models, base), { splits: qSplits, seed: 7, fit });
+  console.log(formatTable(result));
+  const K = truth.dominantModelByPhenotype.length;
+  const fractions: number[] = [];
+  for (const [i, g] of [...gates.entries()].sort((a, b) => a[0] - b[0])) {
+    const per = truthPhenotypeAlpha(g, (id) => truth.phenotypeByTile(id), models.length, K);
+    const agreement = dominanceAgreement(per, truth.dominantModelByPhenotype);
+    fractions.push(agreement.fraction);
+    const rows = Array.from({ length: K }, (_, k) => Array.from(per.mean.subarray(k * models.length, (k + 1) * models.length), (v) => v.toFixed(2)).join('/'));
+    console.log(`split ${i}: gate mean α (UNI/CONCH/Virchow2) on true phenotypes 0|1|2: ${rows.join(' | ')}  → dominant model named for ${agreement.agreed}/${agreement.scored}`);
+  }
+  const mean = fractions.reduce((a, b) => a + b, 0) / Math.max(1, fractions.length);
+  console.log(`dominant model named correctly: ${(100 * mean).toFixed(1)} % of phenotypes over ${fractions.length} splits (target ≥ 90 %); ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
 async function main(): Promise<void> {
-  console.log(`# AdaFusion bench: M = 3 (dims ${MODELS.map((m) => m.dim).join(', ')}), d = ${d}`);
+  if (parts.has('quality')) await quality();
+  if (!parts.has('fit') && !parts.has('inference')) return;
+  console.log(`\n# AdaFusion bench: M = 3 (dims ${MODELS.map((m) => m.dim).join(', ')}), d = ${d}`);
 
   // ---- fit
   const { cohort } = makeSyntheticCohort({ seed: 1, slides, tilesPerSlide: tiles, models: MODELS });
