@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { baseConfigSchema, env, ErrorCode, WeightsmithError } from '@weightsmith/core';
 import type { ServiceDefinition } from '@weightsmith/http';
@@ -10,6 +12,10 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 export const configSchema = baseConfigSchema.extend({
   /** A folder of bundle folders (each with bundle.json); absent or empty = no bundles, still ready. */
   T2W_BUNDLES_DIR: z.string().min(1).default('models/t2w'),
+  /** Also serve the bundles under this prefix of the object store (e.g. `bundles/`); empty = none. */
+  T2W_BUNDLES_PREFIX: z.string().default(''),
+  /** Where text encoders of store bundles are copied (transformers.js reads folders). */
+  T2W_CACHE_DIR: z.string().min(1).default(join(tmpdir(), 'weightsmith-t2w-cache')),
   /** Most samples one generation request may ask for. */
   T2W_MAX_N: z.coerce.number().int().min(1).max(1024).default(16),
   /** Longest description or class name, in characters. */
@@ -63,10 +69,11 @@ export function createT2wDefinition(): ServiceDefinition<T2wConfig> {
           limits: limitsOf(ctx.config),
           intraOpNumThreads: ctx.config.ORT_INTRA_OP_THREADS,
           workerThreads: ctx.config.WORKER_THREADS,
+          ...(ctx.config.T2W_BUNDLES_PREFIX ? { storeBundles: { store: ctx.store, prefix: ctx.config.T2W_BUNDLES_PREFIX, cacheDir: ctx.config.T2W_CACHE_DIR } } : {}),
           ...(ctx.config.T2W_BATCHING ? { batching: { maxRows: ctx.config.T2W_BATCH_MAX_ROWS, maxWaitMs: ctx.config.T2W_BATCH_MAX_WAIT_MS } } : {}),
         });
         for (const f of rt.failures) ctx.logger.error({ bundle: f.location, err: f.error.message, field: f.error.field }, 'bundle not served');
-        ctx.logger.info({ dir: ctx.config.T2W_BUNDLES_DIR, bundles: rt.bundles().map((b) => b.name) }, 'bundles loaded');
+        ctx.logger.info({ dir: ctx.config.T2W_BUNDLES_DIR, prefix: ctx.config.T2W_BUNDLES_PREFIX || undefined, bundles: rt.bundles().map((b) => b.name) }, 'bundles loaded');
         runtime = rt;
         loading = undefined;
       } catch (err) {

@@ -8,7 +8,8 @@
 import { stat } from 'node:fs/promises';
 import { ErrorCode, WeightsmithError, invalidInput, isWeightsmithError, notFound } from '@weightsmith/core';
 import { InferencePool, type PoolModel } from '@weightsmith/onnx';
-import { ClipTextEncoder, type TextEncoder } from '@weightsmith/text';
+import type { ObjectStore } from '@weightsmith/store';
+import { ClipTextEncoder, prefixUri, type TextEncoder } from '@weightsmith/text';
 import { BundleRegistry, MLP_COSINE_HEAD, type BundleLoadFailure, type LoadedBundle } from '../bundle/index.js';
 import { buildCosineHeadGraph, evaluateHead, readEvaluationData, type EvaluationData, type HeadEvaluation, type HeadShape } from '../evaluation/index.js';
 import { classEmbeddings } from './condition.js';
@@ -21,6 +22,12 @@ import type { GenerationLimits, GenerationRequest } from './request.js';
 
 export interface T2wRuntimeOptions {
   bundlesDir: string;
+  /**
+   * Also serve the bundles under this prefix of an object store (one `<prefix><name>/bundle.json`
+   * each), and resolve `store:` text encoders there; their files are copied to `cacheDir` once
+   * per content, since transformers.js reads tokenizers from a folder.
+   */
+  storeBundles?: { store: ObjectStore; prefix: string; cacheDir: string };
   limits: GenerationLimits;
   /** onnxruntime intra-op threads for the encoders and each pool worker. */
   intraOpNumThreads: number;
@@ -70,19 +77,35 @@ export class T2wRuntime {
   static async load(o: T2wRuntimeOptions): Promise<T2wRuntime> {
     const session = { intraOpNumThreads: o.intraOpNumThreads };
     const rootExists = (await stat(o.bundlesDir).catch(() => undefined))?.isDirectory() ?? false;
-    const { registry, failures } = rootExists ? await BundleRegistry.loadRoot({ dir: o.bundlesDir }, { session }) : { registry: new BundleRegistry(), failures: [] };
+    const textStore = o.storeBundles ? { textStore: o.storeBundles.store } : {};
+    const { registry, failures } = rootExists
+      ? await BundleRegistry.loadRoot({ dir: o.bundlesDir }, { session, ...textStore })
+      : { registry: new BundleRegistry(), failures: [] as BundleLoadFailure[] };
+    if (o.storeBundles) {
+      const fromStore = await BundleRegistry.loadRoot({ store: o.storeBundles.store, prefix: o.storeBundles.prefix }, { session, ...textStore });
+      failures.push(...fromStore.failures);
+      for (const b of fromStore.registry.list()) {
+        try {
+          registry.add(b);
+        } catch (err) {
+          failures.push({ location: b.location, error: err as WeightsmithError });
+        }
+      }
+    }
     const pool = new InferencePool({ threads: o.workerThreads, ...session });
     const encoders = new Map<string, TextEncoder>();
     const served = new Map<string, ServedBundle>();
     try {
       for (const bundle of registry.list()) {
         try {
-          const dir = bundle.textEncoderDir;
-          if (dir === undefined) throw new WeightsmithError(ErrorCode.InvalidFormat, `bundle ${bundle.location}: text encoders in an object store are not served from a folder root`, { field: 'bundle.json.text.encoder' });
-          let encoder = encoders.get(dir);
+          const ref = bundle.textEncoder;
+          const key = 'dir' in ref ? ref.dir : prefixUri(ref.store, ref.prefix);
+          let encoder = encoders.get(key);
           if (encoder === undefined) {
-            encoder = await ClipTextEncoder.fromFolder(dir, { ...session, pool });
-            encoders.set(dir, encoder);
+            if ('dir' in ref) encoder = await ClipTextEncoder.fromFolder(ref.dir, { ...session, pool });
+            else if (o.storeBundles) encoder = await ClipTextEncoder.fromStore(ref.store, ref.prefix, { ...session, pool, cacheDir: o.storeBundles.cacheDir });
+            else throw new WeightsmithError(ErrorCode.InvalidFormat, `bundle ${bundle.location}: its text encoder is in an object store, but no store bundles are configured`, { field: 'bundle.json.text.encoder' });
+            encoders.set(key, encoder);
           }
           const model = await pool.load(bundle.denoiserBytes, { name: `${bundle.name}/${bundle.manifest.denoiser.file}` });
           const { parameterCount: P, condDim: E } = bundle.manifest.denoiser;
