@@ -67,3 +67,13 @@ export {
 } from './job-routes.js';
 export { registerArtifactRoutes, artifactSchema, sendArtifact, type ArtifactRoutesOptions } from './artifact-routes.js';
 export { startService, serviceOpenApi, type ServiceContext, type ServiceDefinition, type RunningService, type StartOptions } from './runtime.js';
+export {
+  runTaskInWorker,
+  serveTasks,
+  type TaskWorkerData,
+  type TaskWorkerMessage,
+  type TaskHooks,
+  type TaskContext,
+  type TaskHandler,
+  type ServeTasksOptions,
+} from './task-worker.js';

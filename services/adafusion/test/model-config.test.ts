@@ -49,6 +49,11 @@ describe('fit config', () => {
     assert.deepEqual(issueFields({ mode: 'concat', gate: 'channel' }), ['config.gate']);
     assert.deepEqual(issueFields({ tau: 0 }), ['config.tau']);
     assert.deepEqual(issueFields({ optimizer: { lr: 0 } }), ['config.optimizer.lr']);
+    // Misspelt fields are refused at every level, not silently ignored.
+    assert.deepEqual(issueFields({ optimizer: { lrr: 0.1 } }), ['config.optimizer']);
+    assert.deepEqual(issueFields({ head: { hiden: 64 } }), ['config.head']);
+    assert.deepEqual(issueFields({ context: { kind: 'centroids', cout: 4 } }), ['config.context']);
+    assert.deepEqual(issueFields({ dd: 4 }), ['config']);
     assert.deepEqual(issueFields({ optimizer: { patience: 0 } }), ['config.optimizer.patience']);
     assert.deepEqual(issueFields({ valFraction: 0.9 }), ['config.valFraction']);
     assert.deepEqual(issueFields({ context: { kind: 'text', prompts: ['tumour'] } }), ['config.context.prompts']);

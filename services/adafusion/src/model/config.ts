@@ -14,18 +14,18 @@ export type FusionMode = (typeof fusionModes)[number];
 const modelName = z.string().min(1).max(200);
 
 export const contextSchema = z.discriminatedUnion('kind', [
-  z.object({
+  z.strictObject({
     kind: z.literal('text'),
     /** Phenotype descriptions, encoded once by the injected text encoder and projected to d. */
     prompts: z.array(z.string().min(1).max(500)).min(2).max(64),
   }),
-  z.object({ kind: z.literal('learned'), count: int(2, 64).default(8) }),
-  z.object({ kind: z.literal('centroids'), count: int(2, 64).default(8) }),
+  z.strictObject({ kind: z.literal('learned'), count: int(2, 64).default(8) }),
+  z.strictObject({ kind: z.literal('centroids'), count: int(2, 64).default(8) }),
 ]);
 export type ContextConfig = z.infer<typeof contextSchema>;
 
 export const headSchema = z
-  .object({
+  .strictObject({
     /** Hidden width of the gated attention MIL (V and U are hidden × d). */
     hidden: int(8, 1024).default(128),
     /** Tile regression head: plain linear, or linear with an L2 (ridge) penalty `lambda·‖W‖²` in the loss. */
@@ -35,7 +35,7 @@ export const headSchema = z
   .prefault({});
 
 export const optimizerSchema = z
-  .object({
+  .strictObject({
     lr: z.number().positive().max(10).default(3e-3),
     weightDecay: z.number().min(0).max(1).default(1e-2),
     maxEpochs: int(1, 10_000).default(200),
@@ -50,7 +50,7 @@ export const optimizerSchema = z
   .prefault({});
 
 export const fitConfigSchema = z
-  .object({
+  .strictObject({
     mode: z.enum(fusionModes).default('adafusion'),
     /** The model a `single` baseline uses. */
     model: modelName.optional(),

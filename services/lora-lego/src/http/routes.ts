@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { ErrorCode, invalidInput, isWeightsmithError, notFound } from '@weightsmith/core';
-import { artifactSchema, jobStartQuery, jobStartResponses, reply, sendArtifact, startJob, type Service, type ServiceContext } from '@weightsmith/http';
+import { artifactSchema, jobStartQuery, jobStartResponses, reply, runTaskInWorker, sendArtifact, startJob, type Service, type ServiceContext } from '@weightsmith/http';
 import { parseAdapterUpload } from '../adapter/index.js';
 import type { AnalysisTaskInput } from '../pipeline/analysis-task.js';
 import { ARTIFACT_ID } from '../pipeline/adapter-refs.js';
 import type { MergeTaskInput } from '../pipeline/merge-task.js';
-import { runTaskInWorker } from '../worker/run-task.js';
+import { TASK_WORKER_MODULE } from '../worker/run-task.js';
 import { analysisRequestSchema, analysisSchema, mergeRequestSchema, mergeResultSchema } from './schemas.js';
 
 const ADAPTER_KIND = 'peft-adapter';
@@ -30,10 +30,10 @@ export function registerLoraLegoRoutes(service: Service, ctx: ServiceContext, pr
   const worker = { store: ctx.config, intraOpNumThreads: ctx.config.ORT_INTRA_OP_THREADS };
 
   ctx.jobs.register<MergeTaskInput, unknown>('merge', (input, job) =>
-    runTaskInWorker({ ...worker, task: 'merge', input }, { progress: (f, m) => job.progress(f, m), signal: job.signal }),
+    runTaskInWorker(TASK_WORKER_MODULE, { ...worker, task: 'merge', input }, { progress: (f, m) => job.progress(f, m), signal: job.signal }),
   );
   ctx.jobs.register<AnalysisTaskInput, unknown>('analysis', (input, job) =>
-    runTaskInWorker({ ...worker, task: 'analysis', input }, { progress: (f, m) => job.progress(f, m), signal: job.signal }),
+    runTaskInWorker(TASK_WORKER_MODULE, { ...worker, task: 'analysis', input }, { progress: (f, m) => job.progress(f, m), signal: job.signal }),
   );
 
   service.route({
