@@ -27,7 +27,7 @@ import { splitTrainVal } from './split.js';
 import { compressTf, forwardTf, type GraphSpec } from './tf-graph.js';
 import { tfReady, tf } from './tf-backend.js';
 import type { EpochRecord, FitProgress, FittedFusionModel } from './types.js';
-import { balancedAccuracy, meanPearson } from './validation-metrics.js';
+import { balancedAccuracy, perGenePearson } from '../eval/metrics.js';
 
 export interface FitOptions {
   textEncoder?: TextEncoder;
@@ -627,7 +627,7 @@ function evaluate(
     }
   }
   const loss = lossSum / weight;
-  if (task.kind === 'classification') return { loss, metric: balancedAccuracy(truth, predicted) };
+  if (task.kind === 'classification') return { loss, metric: balancedAccuracy(predicted, truth, task.classes!.length) };
   const G = task.genes!.length;
   const cat = (parts: Float32Array[]): Float32Array => {
     const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
@@ -639,5 +639,5 @@ function evaluate(
     return all;
   };
   const p = cat(preds);
-  return { loss, metric: meanPearson(p, cat(targets), p.length / G, G) };
+  return { loss, metric: perGenePearson(p, cat(targets), p.length / G, G).mean };
 }
