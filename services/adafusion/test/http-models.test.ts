@@ -15,7 +15,7 @@ let h: Harness;
 /** The cohort as TRIDENT-style h5 files, and the same cohort as safetensors files. */
 let cohort: UploadedCohort;
 let stCohort: UploadedCohort;
-/** The safetensors registration, which the fits use: task workers then never load h5wasm (seconds under tsx). */
+/** The safetensors registration, which the fits use (the h5 path is covered by registration and predictions). */
 let featureSet: string;
 let h5FeatureSet: string;
 let fit: { model: string; weights: { id: string; manifest: { kind: string; mediaType: string } }; onnx: { id: string; manifest: { kind: string; mediaType: string } } } & Record<string, unknown>;

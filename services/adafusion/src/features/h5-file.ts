@@ -3,7 +3,7 @@
  * are written there under a unique name, opened, used synchronously, closed and unlinked;
  * nothing touches the real disk.
  */
-import type { Dataset, File as H5File, Group } from 'h5wasm/node';
+import type { Dataset, File as H5File, Group } from 'h5wasm';
 import { ErrorCode, WeightsmithError } from '@weightsmith/core';
 import type { StoredValues } from './convert.js';
 
@@ -14,12 +14,18 @@ function uniqueName(): string {
   return `/weightsmith-${process.pid}-${sequence}.h5`;
 }
 
-type H5Lib = typeof import('h5wasm/node');
+type H5Lib = typeof import('h5wasm');
 
 /**
- * h5wasm is imported on first use, not at load: under tsx its 4 MB module takes seconds to load
- * (measured 4.5 s vs 0.16 s in plain node), a cost every task worker would pay even when it never
- * reads an h5 file. The synchronous helpers below only run inside `withH5File`/`buildH5Bytes`,
+ * Which build, and why lazily. h5wasm ships two ESM builds of the same HDF5 wasm: `h5wasm/node`
+ * (NODEFS support, which this module never uses: it works in the in-memory file system only) and
+ * the universal `h5wasm`. Under tsx the node build took ~4.5 s to import (0.13 s in plain node),
+ * in every fresh task worker: tsx's ESM load hook rewrites the dynamic `import()`s of every ES
+ * module it loads — node_modules included, uncached — parsing the 4 MB file and building a
+ * source map for it, and the node build has one `import("module")`. The universal build has no
+ * `import(`, so tsx passes it through untouched (~0.4 s under tsx, as in plain node, wasm
+ * compilation included). It is still imported on first use: a task that reads no h5 file does
+ * not pay even that. The synchronous helpers below only run inside `withH5File`/`buildH5Bytes`,
  * after `fileSystem()` has loaded it.
  */
 let lib: H5Lib | undefined;
@@ -31,7 +37,7 @@ function loaded(): H5Lib {
 }
 
 async function fileSystem(): Promise<NonNullable<H5Lib['FS']>> {
-  loading ??= import('h5wasm/node').then(async (m) => {
+  loading ??= import('h5wasm').then(async (m) => {
     await m.default.ready;
     return (lib = m);
   });

@@ -3,7 +3,8 @@
  * once), models (fit jobs), model records and reports with plots, predictions and fusions (jobs).
  * Everything a request names — feature set, model, config fields, slide models — is checked
  * before a job is queued, so bad input is answered at once with a problem naming the field and
- * nothing is written. Fits, predictions and dominance plots run in a task worker.
+ * nothing is written. Fits, predictions and dominance plots run in a task worker; a fit with text
+ * prompts opens the configured text encoder there (the route only checks that one loaded).
  */
 import { invalidInput, notFound } from '@weightsmith/core';
 import { jobStartQuery, jobStartResponses, reply, runTaskInWorker, startJob, type Service, type ServiceContext } from '@weightsmith/http';
@@ -19,6 +20,7 @@ import type { DominancePlotInput, PlotResult } from '../pipeline/plot-task.js';
 import { checkRequestSlides, checkSameModels, type PredictionTaskInput, type SlidesTaskInput } from '../pipeline/predict-task.js';
 import { storeRefResolver } from '../pipeline/refs.js';
 import { TASK_WORKER_MODULE, TASKS } from '../worker/tasks.js';
+import type { TextEncoderStatus } from './text-encoder-status.js';
 import {
   featureSetBodySchema,
   featureSetManifestResponseSchema,
@@ -35,10 +37,7 @@ import {
   reportQuery,
 } from './schemas.js';
 
-/**
- * What a fit needs that the request can get wrong and the feature set can tell: model names,
- * d against every used model's dim, and text prompts (this service has no text encoder).
- */
+/** What a fit needs that the request can get wrong and the feature set can tell: model names, d against every used model's dim. */
 function checkConfigForFeatureSet(config: FitConfig, manifest: FeatureSetManifest): void {
   const names = manifest.models.map((m) => m.name);
   const known = (name: string, field: string): void => {
@@ -49,9 +48,6 @@ function checkConfigForFeatureSet(config: FitConfig, manifest: FeatureSetManifes
   const used = config.mode === 'single' ? manifest.models.filter((m) => m.name === config.model) : manifest.models;
   for (const m of used) {
     if (config.d > m.dim) throw invalidInput('body.config.d', `d = ${config.d} exceeds the feature dim of model '${m.name}' (${m.dim}); choose d ≤ ${m.dim}`);
-  }
-  if (config.context.kind === 'text') {
-    throw invalidInput('body.config.context.kind', "text prompts need a text encoder, and this service has none configured; use 'centroids' or 'learned'");
   }
 }
 
@@ -89,7 +85,7 @@ function modelReport(id: string, record: ModelRecord) {
   return { ...report, metrics: { ...report.metrics, evaluation: record.evaluation } };
 }
 
-export function registerAdaFusionRoutes(service: Service, ctx: ServiceContext<AdaFusionConfig>, producer: Producer): void {
+export function registerAdaFusionRoutes(service: Service, ctx: ServiceContext<AdaFusionConfig>, producer: Producer, textEncoder: TextEncoderStatus): void {
   const { config } = ctx;
   const worker = { store: config, intraOpNumThreads: config.ORT_INTRA_OP_THREADS };
   const limits = { maxFeatureBytes: config.ADAFUSION_MAX_FEATURE_BYTES, maxTilesPerSlide: config.ADAFUSION_MAX_TILES_PER_SLIDE };
@@ -138,6 +134,7 @@ export function registerAdaFusionRoutes(service: Service, ctx: ServiceContext<Ad
     summary: 'Fit an AdaFusion model (or a baseline) on a feature set (job)',
     description:
       'Closed-form compress & align, phenotype prompts, adaptive gate and head fitted with tfjs (AdamW, early stopping, seeded); exported to ONNX; the gate is interpreted over the feature set; ' +
+      'text prompts (`config.context.kind: text`) are embedded by the configured text encoder (ADAFUSION_TEXT_ENCODER_DIR or _PREFIX; 400 without one, 503 while it is not loaded), recorded by its id, and name the phenotypes; ' +
       'optionally evaluated on random 70/30 splits against the baselines. Answers 202 with the job, or with `?wait=true` 200 with the result. Same request and seed, same artifact ids.',
     tags: ['models'],
     query: jobStartQuery,
@@ -147,7 +144,15 @@ export function registerAdaFusionRoutes(service: Service, ctx: ServiceContext<Ad
       const manifest = await loadFeatureSet(ctx.artifacts, body.featureSet, 'body.featureSet');
       const fitConfig = parseFitConfig(body.config, 'body.config');
       checkConfigForFeatureSet(fitConfig, manifest);
-      const input: FitTaskInput = { featureSet: body.featureSet, config: fitConfig, evaluation: body.evaluation, producer, maxFeatureBytes: limits.maxFeatureBytes };
+      const encoder = fitConfig.context.kind === 'text' ? textEncoder.requireLoaded('body.config.context.kind') : undefined;
+      const input: FitTaskInput = {
+        featureSet: body.featureSet,
+        config: fitConfig,
+        evaluation: body.evaluation,
+        producer,
+        maxFeatureBytes: limits.maxFeatureBytes,
+        ...(encoder ? { textEncoder: encoder.source } : {}),
+      };
       return startJob(ctx.jobs, TASKS.fit, input, { wait: query.wait === true, signal, requestId });
     },
   });

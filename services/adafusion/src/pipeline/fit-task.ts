@@ -4,9 +4,14 @@
  * ONNX → interpretation over the feature set's slides with the exported model → optional
  * repeated-split evaluation → store weights, ONNX and the model record, in that order, only once
  * everything has been computed. The same feature set, configuration and seed give the same bytes,
- * so the same three artifact ids.
+ * so the same three artifact ids. Text prompts are encoded by the text encoder opened here, in
+ * the worker; its id (a digest of its files) goes into the record and the artifacts' parameters,
+ * so the same prompts through another encoder give other ids.
  */
+import { invalidInput } from '@weightsmith/core';
+import type { TaskContext } from '@weightsmith/http';
 import type { ArtifactStore } from '@weightsmith/store';
+import type { TextEncoder } from '@weightsmith/text';
 import { cohortFromManifest } from '../cohort/index.js';
 import { evaluateConfigs, formatTable, standardBaselines, type Candidate } from '../eval/index.js';
 import { fitFusionModel, FusionPredictor, serializeFusionModel, type FitConfig, type FittedFusionModel } from '../model/index.js';
@@ -16,6 +21,7 @@ import { KINDS, jsonBytes, publicArtifact, type Producer } from './artifacts.js'
 import { loadFeatureSet } from './feature-sets.js';
 import { jsonNum, phenotypeAlphaJson, type EvaluationJson, type ModelRecord } from './model-record.js';
 import { storeRefResolver } from './refs.js';
+import { openTextEncoder, type TextEncoderSource } from './text-encoder.js';
 
 export interface FitTaskInput {
   featureSet: string;
@@ -24,6 +30,8 @@ export interface FitTaskInput {
   evaluation: { splits: number; baselines: boolean };
   producer: Producer;
   maxFeatureBytes: number;
+  /** Where the text encoder is (context kind 'text' only; the route checked that one is configured and loads). */
+  textEncoder?: TextEncoderSource;
 }
 
 type Progress = (fraction: number, message: string) => void;
@@ -57,12 +65,13 @@ async function interpret(cohort: Cohort, onnx: Uint8Array, config: FitConfig, th
   }
 }
 
-async function evaluate(cohort: Cohort, input: FitTaskInput, progress: Progress): Promise<EvaluationJson> {
+async function evaluate(cohort: Cohort, input: FitTaskInput, textEncoder: TextEncoder | undefined, progress: Progress): Promise<EvaluationJson> {
   const { config } = input;
   const candidates: Candidate[] = input.evaluation.baselines ? standardBaselines(cohort.models, config) : [{ name: config.mode === 'single' ? config.model! : config.mode, config }];
   const result = await evaluateConfigs(cohort, candidates, {
     splits: input.evaluation.splits,
     seed: config.seed,
+    ...(textEncoder ? { textEncoder } : {}),
     onProgress: (p) => progress(p.fraction, `evaluation: split ${p.split + 1}/${input.evaluation.splits}, ${p.candidate} (${p.stage})`),
   });
   const report = buildModelReport({ task: result.task, modelNames: cohort.models.map((m) => m.name), evaluation: result });
@@ -79,7 +88,23 @@ function historySummary(model: FittedFusionModel): ModelRecord['history'] {
   };
 }
 
-export async function runFitTask(input: FitTaskInput, artifacts: ArtifactStore, progress: Progress, threads: number) {
+/** Opens the encoder for a text-prompt fit, runs `use`, and releases it whatever happens. */
+async function withTextEncoder<T>(input: FitTaskInput, ctx: TaskContext, use: (encoder: TextEncoder | undefined) => Promise<T>): Promise<T> {
+  if (input.config.context.kind !== 'text') return use(undefined);
+  if (input.textEncoder === undefined) throw invalidInput('body.config.context.kind', 'text prompts need a text encoder, and none was passed to the fit');
+  const encoder = await openTextEncoder(input.textEncoder, ctx.store, ctx.intraOpNumThreads);
+  try {
+    return await use(encoder);
+  } finally {
+    await encoder.close();
+  }
+}
+
+export function runFitTask(input: FitTaskInput, ctx: TaskContext) {
+  return withTextEncoder(input, ctx, (encoder) => fitAndStore(input, ctx.artifacts, ctx.progress, ctx.intraOpNumThreads, encoder));
+}
+
+async function fitAndStore(input: FitTaskInput, artifacts: ArtifactStore, progress: Progress, threads: number, textEncoder: TextEncoder | undefined) {
   const { config } = input;
   const manifest = await loadFeatureSet(artifacts, input.featureSet, 'body.featureSet');
   const cohort = await cohortFromManifest(manifest, storeRefResolver(artifacts), { maxFeatureBytes: input.maxFeatureBytes });
@@ -89,16 +114,19 @@ export async function runFitTask(input: FitTaskInput, artifacts: ArtifactStore, 
   const stage = (from: number, to: number): Progress => (f, m) => progress(from + (to - from) * Math.min(1, Math.max(0, f)), m);
 
   const model = await fitFusionModel(cohort, cohort.slideIds, config, {
+    ...(textEncoder ? { textEncoder } : {}),
     onProgress: (p) =>
       stage(0, fitEnd)(p.epoch / p.maxEpochs, `epoch ${p.epoch}/${p.maxEpochs}: train loss ${p.trainLoss.toFixed(4)}, validation loss ${p.valLoss.toFixed(4)}`),
   });
   const { weights, onnx } = await serializeFusionModel(model);
   const interpretation = await interpret(cohort, onnx, config, threads, stage(fitEnd, interpEnd));
-  const evaluation = evaluating ? await evaluate(cohort, input, stage(interpEnd, 0.97)) : null;
+  const evaluation = evaluating ? await evaluate(cohort, input, textEncoder, stage(interpEnd, 0.97)) : null;
 
   progress(0.98, 'storing the model');
   const inputs = [{ id: input.featureSet, sha256: input.featureSet, role: 'feature-set' }];
-  const parameters = { featureSet: input.featureSet, config, evaluation: input.evaluation };
+  const encoderRecord = textEncoder ? { id: textEncoder.id, dim: textEncoder.dim } : undefined;
+  // Only text-prompt fits name an encoder, so other fits keep the ids they always had.
+  const parameters = { featureSet: input.featureSet, config, evaluation: input.evaluation, ...(encoderRecord ? { textEncoder: encoderRecord } : {}) };
   const tensors = Object.keys(model.params)
     .sort()
     .map((name) => ({ name, dtype: 'F32', shape: model.params[name]!.shape }));
@@ -124,6 +152,7 @@ export async function runFitTask(input: FitTaskInput, artifacts: ArtifactStore, 
     ...(model.classes ? { classes: model.classes } : {}),
     ...(model.genes ? { genes: model.genes } : {}),
     config: config as unknown as Record<string, unknown>,
+    ...(encoderRecord ? { textEncoder: encoderRecord } : {}),
     weights: weightsArtifact.id,
     onnx: onnxArtifact.id,
     validation,
@@ -138,7 +167,7 @@ export async function runFitTask(input: FitTaskInput, artifacts: ArtifactStore, 
     producer: input.producer,
     parameters,
     inputs: [...inputs, { id: weightsArtifact.id, sha256: weightsArtifact.sha256, role: 'weights' }, { id: onnxArtifact.id, sha256: onnxArtifact.sha256, role: 'onnx' }],
-    metadata: { task: model.task, models: model.models.map((m) => m.name), validation },
+    metadata: { task: model.task, models: model.models.map((m) => m.name), validation, ...(encoderRecord ? { textEncoder: encoderRecord.id } : {}) },
   });
   progress(1, 'done');
   return { model: recordArtifact.id, weights: weightsArtifact, onnx: onnxArtifact, validation, ...(evaluation ? { evaluation } : {}) };

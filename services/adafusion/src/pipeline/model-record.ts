@@ -1,8 +1,9 @@
 /**
  * The model record (kind `adafusion-model`): everything `GET /v1/models/{id}` shows and the
  * report is rebuilt from — the feature set and configuration it was fitted with, the weights and
- * ONNX artifacts, validation, a summary of the fit's history, the gate's interpretation over the
- * feature set's slides and the optional repeated-split evaluation. Plain JSON, NaN as null.
+ * ONNX artifacts, the text encoder that embedded text prompts, validation, a summary of the fit's
+ * history, the gate's interpretation over the feature set's slides and the optional repeated-split
+ * evaluation. Plain JSON, NaN as null.
  */
 import { z } from 'zod';
 import { ErrorCode, WeightsmithError } from '@weightsmith/core';
@@ -65,6 +66,13 @@ export const modelRecordSchema = z
     classes: z.array(z.string()).optional(),
     genes: z.array(z.string()).optional(),
     config: z.record(z.string(), z.unknown()).meta({ description: 'The fit configuration as run (every default filled in)' }),
+    textEncoder: z
+      .object({
+        id: z.string().meta({ description: 'Content digest (`sha256:<hex>`) of the text encoder files: which encoder embedded the prompts' }),
+        dim: z.number().int().meta({ description: "Width of the encoder's prompt embeddings (projected to d by the fit)" }),
+      })
+      .optional()
+      .meta({ description: "Text-prompt fits only: the encoder that embedded `config.context.prompts` (the prompts also name the interpretation's phenotypes)" }),
     weights: z.string().meta({ description: 'Artifact id of the parameters (safetensors, kind adafusion-weights)' }),
     onnx: z.string().meta({ description: 'Artifact id of the ONNX export (kind adafusion-onnx)' }),
     validation: validationSchema,

@@ -4,4 +4,4 @@ import { siblingModuleUrl } from '@weightsmith/core';
 export const TASK_WORKER_MODULE = siblingModuleUrl(import.meta.url, 'task-worker');
 
 /** Task names `task-worker.ts` serves. */
-export const TASKS = { fit: 'fit', prediction: 'prediction', fusion: 'fusion', dominancePlot: 'dominancePlot' } as const;
+export const TASKS = { fit: 'fit', prediction: 'prediction', fusion: 'fusion', dominancePlot: 'dominancePlot', textEncoderProbe: 'textEncoderProbe' } as const;
