@@ -83,8 +83,9 @@ async function main(): Promise<void> {
     console.log(`bundle: width ${width}, ${layers} layers, ${heads} heads, block ${blockSize}, head ${f}→${h}→${e} = ${P} parameters (~${tokens} tokens)`);
     console.log(`pool: ${workers} worker(s) × ${intra} intra-op thread(s); batching max ${maxRows} rows, wait ${maxWaitMs} ms\n`);
     const options = { bundlesDir: join(dir, 'bundles'), limits: DEFAULT_GENERATION_LIMITS, intraOpNumThreads: intra, workerThreads: workers };
+    // One runtime at a time: two idle pools' spinning onnxruntime threads would skew each other.
     const plain = await T2wRuntime.load(options);
-    const batched = await T2wRuntime.load({ ...options, batching: { maxRows, maxWaitMs } });
+    const unbatched: number[] = [];
     try {
       console.log('latency, one request (n = 1), unbatched runtime');
       console.log('sampler      runs     p50        p95        mean');
@@ -94,22 +95,26 @@ async function main(): Promise<void> {
         const mean = l.reduce((a, b) => a + b, 0) / l.length;
         console.log(`${label.padEnd(12)} ${String(count).padStart(4)}  ${ms(percentile(l, 50)).padStart(9)}  ${ms(percentile(l, 95)).padStart(9)}  ${ms(mean).padStart(9)}`);
       }
+      for (const c of concurrency) unbatched.push(await throughput(plain, 'demo', c));
+    } finally {
+      await plain.close();
+    }
+    const batched = await T2wRuntime.load({ ...options, batching: { maxRows, maxWaitMs } });
+    try {
       const l = await latencies(batched, 'demo', Math.max(1, Math.min(runs, 10)), 'ddim');
-      console.log(`${'ddim-50 (batching on, alone)'.padEnd(12)}  p50 ${ms(percentile(l, 50))}`);
-
+      console.log(`${'ddim-50, batching on, alone'.padEnd(12)}  p50 ${ms(percentile(l, 50))}`);
       console.log(`\nthroughput, ddim-50 requests (n = 1), ${perClient} per client`);
       console.log('clients   unbatched req/s   batched req/s   ratio   rows/call (batched)');
-      for (const c of concurrency) {
+      for (const [i, c] of concurrency.entries()) {
         const before = batched.batchingStats()['demo']!;
-        const a = await throughput(plain, 'demo', c);
         const b = await throughput(batched, 'demo', c);
         const after = batched.batchingStats()['demo']!;
+        const a = unbatched[i]!;
         const rowsPerCall = (after.rows - before.rows) / Math.max(1, after.calls - before.calls);
         console.log(`${String(c).padStart(7)}   ${a.toFixed(1).padStart(15)}   ${b.toFixed(1).padStart(13)}   ${(b / a).toFixed(2).padStart(5)}×   ${rowsPerCall.toFixed(1).padStart(8)}`);
       }
       console.log(`\npeak RSS ${mib(process.resourceUsage().maxRSS * 1024)}`);
     } finally {
-      await plain.close();
       await batched.close();
     }
   } finally {
