@@ -53,8 +53,10 @@ export interface LoadOptions {
 
 export interface RunOptions {
   /**
-   * Cancels the request: a queued one is dropped; a running one has its worker terminated and
-   * replaced (onnxruntime cannot interrupt a run), and the promise rejects with `cancelled`.
+   * Cancels the request: a queued one is dropped; a running one is answered `cancelled` at once,
+   * while its worker finishes the run (onnxruntime cannot interrupt one) and discards the result
+   * before it takes other work. The worker is not terminated: ending a worker thread while
+   * onnxruntime's native code runs in it can abort the whole process.
    */
   signal?: AbortSignal;
 }
@@ -64,8 +66,10 @@ export interface PoolStats {
   busy: number;
   queued: number;
   models: number;
-  /** Workers replaced after dying or being cancelled. */
+  /** Workers replaced after dying. */
   restarts: number;
+  /** Workers finishing a cancelled run (busy, but answering nobody). */
+  draining: number;
 }
 
 interface RegisteredModel {
@@ -94,8 +98,10 @@ interface Slot {
   /** Models this worker has loaded (as far as the pool knows; the worker may have evicted some). */
   models: Set<string>;
   ready: boolean;
-  /** Set when the pool itself ends the worker (close, cancel), so its exit is not a crash. */
+  /** Set when the pool itself ends the worker (close), so its exit is not a crash. */
   retiring: boolean;
+  /** The request id of a cancelled run the worker is still finishing; it takes no work until that answers. */
+  draining: number | undefined;
   error: Error | undefined;
 }
 
@@ -113,6 +119,8 @@ export class InferencePool {
   private readonly pending = new Map<number, { slot: Slot; task: Task }>();
   /** close() waits on in-flight tasks through these. */
   private readonly settledWaiters = new Map<Task, (() => void)[]>();
+  /** close() waits through these for workers finishing cancelled runs. */
+  private drainWaiters: (() => void)[] = [];
   private restarts = 0;
   private startFailures = 0;
   private broken: WeightsmithError | undefined;
@@ -200,7 +208,9 @@ export class InferencePool {
   stats(): PoolStats {
     let busy = 0;
     for (const s of this.slots) if (s.task !== undefined) busy++;
-    return { threads: this.threads, busy, queued: this.queue.length, models: this.models.size, restarts: this.restarts };
+    let draining = 0;
+    for (const s of this.slots) if (s.draining !== undefined) draining++;
+    return { threads: this.threads, busy, queued: this.queue.length, models: this.models.size, restarts: this.restarts, draining };
   }
 
   /**
@@ -215,6 +225,8 @@ export class InferencePool {
         for (const t of inFlight) this.settle(t, { ok: false, error: cancelled(t.name) });
       } else {
         await Promise.all(inFlight.map((t) => new Promise<void>((res) => this.onSettled(t, res))));
+        // Workers finishing cancelled runs are not terminated inside onnxruntime either.
+        if ([...this.slots].some((s) => s.draining !== undefined)) await new Promise<void>((res) => this.drainWaiters.push(res));
       }
       const slots = [...this.slots];
       for (const s of slots) s.retiring = true;
@@ -242,7 +254,7 @@ export class InferencePool {
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      const idle = [...this.slots].filter((s) => s.task === undefined && !s.retiring);
+      const idle = [...this.slots].filter((s) => s.task === undefined && !s.retiring && s.draining === undefined);
       if (idle.length === 0) return;
       const task = this.queue.shift() as Task;
       const slot = idle.find((s) => s.models.has(task.modelId)) ?? (idle[0] as Slot);
@@ -266,10 +278,15 @@ export class InferencePool {
     if (queued >= 0) {
       this.queue.splice(queued, 1);
     } else {
-      const slot = [...this.slots].find((s) => s.task === task);
-      if (slot === undefined) return; // already settled
-      // onnxruntime cannot interrupt a run: retire the worker and start a fresh one.
-      this.retire(slot);
+      const running = [...this.pending].find(([, p]) => p.task === task);
+      if (running === undefined) return; // already settled
+      const [id, { slot }] = running;
+      // onnxruntime cannot interrupt a run, and terminating the worker inside one can abort the
+      // process: let the run finish and drop its answer (see onMessage).
+      slot.draining = id;
+      this.settle(task, { ok: false, error: cancelled(task.name) });
+      slot.worker.ref(); // settle() unref'd it; the run still holds the worker
+      return;
     }
     this.settle(task, { ok: false, error: cancelled(task.name) });
   }
@@ -303,7 +320,7 @@ export class InferencePool {
 
   private spawn(): void {
     const worker = startWorker(this.workerUrl, this.init, this.resourceLimits);
-    const slot: Slot = { worker, task: undefined, models: new Set(), ready: false, retiring: false, error: undefined };
+    const slot: Slot = { worker, task: undefined, models: new Set(), ready: false, retiring: false, draining: undefined, error: undefined };
     this.slots.add(slot);
     worker.on('message', (msg: WorkerResponse) => this.onMessage(slot, msg));
     worker.on('error', (err) => {
@@ -320,8 +337,16 @@ export class InferencePool {
       this.startFailures = 0;
       return;
     }
+    if (msg.id === slot.draining) {
+      // The cancelled run is over: its answer goes nowhere, and the worker is free again.
+      slot.draining = undefined;
+      slot.worker.unref();
+      if (![...this.slots].some((s) => s.draining !== undefined)) for (const w of this.drainWaiters.splice(0)) w();
+      this.dispatch();
+      return;
+    }
     const p = this.pending.get(msg.id);
-    if (p === undefined || p.slot !== slot) return; // a cancelled request answering late
+    if (p === undefined || p.slot !== slot) return;
     const task = p.task;
     if (msg.ok) {
       slot.models.add(task.modelId);
@@ -336,6 +361,7 @@ export class InferencePool {
 
   private onExit(slot: Slot, code: number): void {
     this.slots.delete(slot);
+    if (slot.draining !== undefined && ![...this.slots].some((s) => s.draining !== undefined)) for (const w of this.drainWaiters.splice(0)) w();
     if (slot.retiring) return;
     const reason = slot.error !== undefined ? slot.error.message : `exit code ${code}`;
     if (!slot.ready && ++this.startFailures >= MAX_START_FAILURES) {
@@ -355,17 +381,6 @@ export class InferencePool {
       this.restarts++;
       this.spawn();
       this.dispatch();
-    }
-  }
-
-  private retire(slot: Slot): void {
-    slot.retiring = true;
-    this.slots.delete(slot);
-    void slot.worker.terminate();
-    if (this.closing === undefined) {
-      this.restarts++;
-      this.spawn();
-      queueMicrotask(() => this.dispatch());
     }
   }
 
