@@ -4,14 +4,15 @@
  * polls and uploads meanwhile. Two halves:
  *
  * - `runTaskInWorker` (main thread): starts the worker module with the task's name, store
- *   configuration and input; forwards progress; aborting terminates the worker; the task's
+ *   configuration and input; forwards progress; aborting answers `cancelled` and stops the task
+ *   at its next progress report (never by terminating it mid-step); the task's
  *   `WeightsmithError` comes back as itself (code, field, issues, retryAfter), so a job shows the
  *   same problem a synchronous call would.
  * - `serveTasks` (the worker module): opens the store from the configuration, runs the named
  *   handler with an `ArtifactStore` over it, and posts the result or the error.
  *
- * A terminated worker's partial work is never visible: artifacts are committed by their
- * manifest, written last.
+ * A stopped task's partial work is never visible: artifacts are committed by their manifest,
+ * written last.
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ErrorCode, WeightsmithError, isWeightsmithError, startModuleWorker, type FieldIssue } from '@weightsmith/core';
@@ -42,6 +43,9 @@ export type TaskWorkerMessage =
   | { type: 'progress'; fraction: number; message: string }
   | { type: 'result'; result: unknown }
   | { type: 'error'; error: SerializedTaskError };
+
+/** What the main thread tells a running task. */
+type TaskControlMessage = { type: 'cancel' };
 
 export interface TaskHooks {
   progress?: (fraction: number, message: string) => void;
@@ -86,23 +90,40 @@ function serializeError(err: unknown): SerializedTaskError {
 /**
  * Runs one task in a fresh worker thread started from `workerModule` (a module that calls
  * `serveTasks`) and resolves with its result.
+ *
+ * Aborting answers `cancelled` at once and asks the task to stop: its next `progress()` call
+ * throws, so it ends between two steps. The worker is not terminated while the task runs —
+ * ending a thread inside onnxruntime's native code can abort the whole process — only once the
+ * task has answered.
  */
 export function runTaskInWorker<R>(workerModule: URL, data: TaskWorkerData, hooks: TaskHooks = {}): Promise<R> {
   hooks.signal?.throwIfAborted();
-  const worker = startModuleWorker(workerModule, { workerData: data });
+  // Shared memory, not a message: a task deep in synchronous work never turns its event loop,
+  // but it reads this flag at every progress report.
+  const cancelFlag = new Int32Array(new SharedArrayBuffer(4));
+  const worker = startModuleWorker(workerModule, { workerData: { ...data, cancelFlag: cancelFlag.buffer } });
   return new Promise<R>((resolve, reject) => {
     let settled = false;
-    const finish = (fn: () => void): void => {
+    const finish = (fn: () => void, opts: { terminate: boolean } = { terminate: true }): void => {
       if (settled) return;
       settled = true;
       hooks.signal?.removeEventListener('abort', onAbort);
-      void worker.terminate();
+      if (opts.terminate) void worker.terminate();
       fn();
     };
-    const onAbort = (): void => finish(() => reject(new WeightsmithError(ErrorCode.Cancelled, `${data.task} cancelled`)));
+    const onAbort = (): void => {
+      if (settled) return;
+      Atomics.store(cancelFlag, 0, 1);
+      worker.postMessage({ type: 'cancel' } satisfies TaskControlMessage);
+      finish(() => reject(new WeightsmithError(ErrorCode.Cancelled, `${data.task} cancelled`)), { terminate: false });
+    };
     hooks.signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: TaskWorkerMessage) => {
-      if (settled) return;
+      if (settled) {
+        // A cancelled task has stopped (or finished anyway): the worker is idle now, end it.
+        if (m.type !== 'progress') void worker.terminate();
+        return;
+      }
       if (m.type === 'progress') hooks.progress?.(m.fraction, m.message);
       else if (m.type === 'result') finish(() => resolve(m.result as R));
       else finish(() => reject(deserializeError(m.error)));
@@ -122,8 +143,13 @@ export function runTaskInWorker<R>(workerModule: URL, data: TaskWorkerData, hook
 export interface TaskContext {
   artifacts: ArtifactStore;
   store: ObjectStore;
-  /** Reports progress (0..1) to the job. */
+  /**
+   * Reports progress (0..1) to the job. Once the job is cancelled it throws `cancelled`, so a
+   * task stops at its next report; long steps between reports should also watch `signal`.
+   */
   progress(fraction: number, message: string): void;
+  /** Aborted when the job is cancelled. */
+  signal: AbortSignal;
   intraOpNumThreads: number;
 }
 
@@ -141,8 +167,14 @@ export interface ServeTasksOptions {
 export function serveTasks(handlers: Record<string, TaskHandler>, options: ServeTasksOptions = {}): void {
   if (isMainThread || parentPort === null) throw new Error('serveTasks runs in a worker thread started by runTaskInWorker');
   const port = parentPort;
-  const data = workerData as TaskWorkerData;
+  const data = workerData as TaskWorkerData & { cancelFlag?: SharedArrayBuffer };
+  const cancelFlag = data.cancelFlag ? new Int32Array(data.cancelFlag) : undefined;
   const post = (m: TaskWorkerMessage): void => port.postMessage(m);
+  const cancel = new AbortController();
+  port.on('message', (m: TaskControlMessage) => {
+    if (m.type === 'cancel') cancel.abort();
+  });
+  port.unref(); // listening for a cancel must not keep a finished worker alive
 
   async function main(): Promise<unknown> {
     const handler = Object.hasOwn(handlers, data.task) ? handlers[data.task] : undefined;
@@ -152,8 +184,14 @@ export function serveTasks(handlers: Record<string, TaskHandler>, options: Serve
     await options.setup?.(data);
     const store = await createObjectStore(data.store);
     try {
-      const progress = (fraction: number, message: string): void => post({ type: 'progress', fraction, message });
-      return await handler(data.input, { artifacts: new ArtifactStore(store), store, progress, intraOpNumThreads: data.intraOpNumThreads });
+      const progress = (fraction: number, message: string): void => {
+        if (cancel.signal.aborted || (cancelFlag !== undefined && Atomics.load(cancelFlag, 0) === 1)) {
+          throw new WeightsmithError(ErrorCode.Cancelled, `${data.task} cancelled`);
+        }
+        post({ type: 'progress', fraction, message });
+      };
+      const ctx = { artifacts: new ArtifactStore(store), store, progress, signal: cancel.signal, intraOpNumThreads: data.intraOpNumThreads };
+      return await handler(data.input, ctx);
     } finally {
       await store.close();
     }

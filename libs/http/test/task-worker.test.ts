@@ -93,11 +93,30 @@ describe('runTaskInWorker', () => {
     assert.match(err.message, /no task 'nope'/);
   });
 
-  test('aborting terminates the worker and rejects with cancelled', async () => {
+  test('aborting rejects with cancelled at once', async () => {
     const controller = new AbortController();
     const p = run('forever', null, { signal: controller.signal, progress: () => controller.abort() });
     const err = await rejection(p);
     assert.equal(err.code, ErrorCode.Cancelled);
+  });
+
+  test('a cancelled task stops at its next progress report: what it would have stored never is', async () => {
+    const controller = new AbortController();
+    const marker = `cancelled-run-${Date.now()}`;
+    const p = run('steps', { marker }, { signal: controller.signal, progress: (f) => f >= 0.1 && controller.abort() });
+    assert.equal((await rejection(p)).code, ErrorCode.Cancelled);
+    await new Promise((r) => setTimeout(r, 1500)); // longer than the rest of the task would take
+    const here = new ArtifactStore(await new FsStore({ root }).init());
+    const page = await here.list({});
+    const texts = await Promise.all(page.items.map(async (a) => {
+      const chunks: Buffer[] = [];
+      for await (const c of await here.open(a.id)) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString();
+    }));
+    assert.ok(!texts.includes(marker), 'the task went on after the cancel');
+    // Not cancelled, the same task runs to the end and stores its marker.
+    const done = await run<{ id: string }>('steps', { marker });
+    assert.ok(done.id);
   });
 
   test('an already aborted signal starts nothing: the call throws the abort at once', () => {
