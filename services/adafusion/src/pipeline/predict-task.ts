@@ -10,7 +10,7 @@
  * before anything is stored.
  */
 import { ErrorCode, WeightsmithError, invalidInput } from '@weightsmith/core';
-import { serializeSafetensors } from '@weightsmith/safetensors';
+import { serializeSafetensors, type TensorWithData } from '@weightsmith/safetensors';
 import type { Artifact, ArtifactStore } from '@weightsmith/store';
 import { cohortFromManifest, jsonPath } from '../cohort/index.js';
 import { alignSlide, readSlideFeatures } from '../features/index.js';
@@ -183,22 +183,36 @@ export async function runPredictionTask(input: PredictionTaskInput, artifacts: A
         ...(out.attention ? [{ name: 'attention', dtype: 'F32' as const, shape: [slide.n], data: out.attention }] : []),
         ...(out.prediction ? [{ name: 'prediction', dtype: 'F32' as const, shape: [slide.n, (record.genes ?? []).length], data: out.prediction }] : []),
       ];
-      const bytes = await serializeSafetensors(tensors, { format: 'weightsmith-adafusion-tile-scores/1', model: input.model, slide: slide.id, models: JSON.stringify(names) });
-      result.tileScores = publicArtifact(
-        await artifacts.put(bytes, {
-          kind: KINDS.tileScores,
-          mediaType: 'application/octet-stream',
-          producer: input.producer,
-          parameters: { model: input.model, slide: slide.id },
-          inputs: [{ id: input.model, sha256: input.model, role: 'model' }],
-          metadata: { models: names },
-          tensors: tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
-        }),
-      );
+      result.tileScores = await storeSlideTensors(artifacts, input, slide.id, tensors, { kind: KINDS.tileScores, format: 'weightsmith-adafusion-tile-scores/1', models: names });
     }
     return result;
   });
   return { model: input.model, task: record.task, slides: results };
+}
+
+/**
+ * One slide's per-tile tensors as a safetensors artifact: the `__metadata__` names the format,
+ * model, slide and model order; the manifest lists the model as the input.
+ */
+async function storeSlideTensors(
+  artifacts: ArtifactStore,
+  input: SlidesTaskInput,
+  slideId: string,
+  tensors: TensorWithData[],
+  o: { kind: string; format: string; models: string[]; metadata?: Record<string, unknown> },
+): Promise<Artifact> {
+  const bytes = await serializeSafetensors(tensors, { format: o.format, model: input.model, slide: slideId, models: JSON.stringify(o.models) });
+  return publicArtifact(
+    await artifacts.put(bytes, {
+      kind: o.kind,
+      mediaType: 'application/octet-stream',
+      producer: input.producer,
+      parameters: { model: input.model, slide: slideId },
+      inputs: [{ id: input.model, sha256: input.model, role: 'model' }],
+      metadata: { models: o.models, ...o.metadata },
+      tensors: tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape: [...shape] })),
+    }),
+  );
 }
 
 export interface SlideFusionResult {
@@ -216,18 +230,12 @@ export async function runFusionTask(input: SlidesTaskInput, artifacts: ArtifactS
       { name: 'coords', dtype: 'F64' as const, shape: [slide.n, 2], data: slide.coords },
       { name: 'alpha', dtype: 'F32' as const, shape: [slide.n, names.length], data: out.alpha },
     ];
-    const bytes = await serializeSafetensors(tensors, { format: 'weightsmith-adafusion-fused-features/1', model: input.model, slide: slide.id, models: JSON.stringify(names) });
-    const features = publicArtifact(
-      await artifacts.put(bytes, {
-        kind: KINDS.fusedFeatures,
-        mediaType: 'application/octet-stream',
-        producer: input.producer,
-        parameters: { model: input.model, slide: slide.id },
-        inputs: [{ id: input.model, sha256: input.model, role: 'model' }],
-        metadata: { models: names, fusedWidth: out.fusedWidth },
-        tensors: tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
-      }),
-    );
+    const features = await storeSlideTensors(artifacts, input, slide.id, tensors, {
+      kind: KINDS.fusedFeatures,
+      format: 'weightsmith-adafusion-fused-features/1',
+      models: names,
+      metadata: { fusedWidth: out.fusedWidth },
+    });
     return { slide: slide.id, tiles: slide.n, fusedWidth: out.fusedWidth, features };
   });
   return { model: input.model, slides: results };
