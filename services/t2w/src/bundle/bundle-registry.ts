@@ -22,14 +22,16 @@ export class BundleRegistry {
   private readonly bundles = new Map<string, LoadedBundle>();
 
   /**
-   * Loads every bundle directly under a root (entries holding a bundle.json; others are not
-   * bundles and are left alone). Bundles are visited in name order, so with duplicate names the
-   * first wins and the later one is reported.
+   * Loads every bundle directly under a root, or under several roots in turn (entries holding a
+   * bundle.json; others are not bundles and are left alone). Bundles are visited root by root, in
+   * name order, so with duplicate names the first wins and the later one is reported.
    */
-  static async loadRoot(root: BundleRootSource, opts: LoadBundleOptions = {}): Promise<{ registry: BundleRegistry; failures: BundleLoadFailure[] }> {
+  static async loadRoot(root: BundleRootSource | readonly BundleRootSource[], opts: LoadBundleOptions = {}): Promise<{ registry: BundleRegistry; failures: BundleLoadFailure[] }> {
     const registry = new BundleRegistry();
     const failures: BundleLoadFailure[] = [];
-    for (const { source, location } of await listBundleSources(root)) {
+    const roots = Array.isArray(root) ? root : [root as BundleRootSource];
+    const sources = (await Promise.all(roots.map((r) => listBundleSources(r)))).flat();
+    for (const { source, location } of sources) {
       try {
         registry.add(await loadBundle(source, opts));
       } catch (err) {

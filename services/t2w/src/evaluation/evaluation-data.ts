@@ -6,8 +6,8 @@
  */
 import { ErrorCode, WeightsmithError, invalidFormat } from '@weightsmith/core';
 import { memorySource, openSafetensors, type SafetensorsTensor } from '@weightsmith/safetensors';
-import { bf16ToF32, f16ToF32 } from '@weightsmith/tensor';
 import type { LoadedBundle } from '../bundle/index.js';
+import { toF32 } from '../generation/load-weights.js';
 
 export interface EvaluationData {
   classes: string[];
@@ -17,13 +17,6 @@ export interface EvaluationData {
   features: Float32Array;
   /** [n], indices into `classes`. */
   labels: Int32Array;
-}
-
-function floatData(t: SafetensorsTensor): Float32Array | undefined {
-  if (t.dtype === 'F32') return t.data;
-  if (t.dtype === 'F16') return f16ToF32(t.data);
-  if (t.dtype === 'BF16') return bf16ToF32(t.data);
-  return undefined;
 }
 
 function intData(t: SafetensorsTensor): ArrayLike<number | bigint> | undefined {
@@ -46,7 +39,7 @@ export async function readEvaluationData(bundle: LoadedBundle, f: number): Promi
     if (li.shape.length !== 1 || li.shape[0] !== n) {
       throw new WeightsmithError(ErrorCode.ShapeMismatch, `${where}: labels has shape [${li.shape.join(', ')}]; expected [${n}] (one per feature row)`, { field: `${ev.data}.labels` });
     }
-    const features = floatData(await file.read('features'));
+    const features = toF32(await file.read('features'));
     if (features === undefined) throw invalidFormat(`${where}: features is ${fi.dtype}; expected F32, F16 or BF16`, `${ev.data}.features`);
     const rawLabels = intData(await file.read('labels'));
     if (rawLabels === undefined) throw invalidFormat(`${where}: labels is ${li.dtype}; expected an integer dtype`, `${ev.data}.labels`);

@@ -14,7 +14,8 @@ import { layoutSize, tensorSize, type TensorLayoutEntry } from '../bundle/index.
 
 export const ACCEPTED_WEIGHT_DTYPES = ['F32', 'F16', 'BF16'] as const;
 
-function toF32(t: SafetensorsTensor): Float32Array | undefined {
+/** An F32, F16 or BF16 tensor's values as F32; undefined for any other dtype. */
+export function toF32(t: SafetensorsTensor): Float32Array | undefined {
   if (t.dtype === 'F32') return t.data;
   if (t.dtype === 'F16') return f16ToF32(t.data);
   if (t.dtype === 'BF16') return bf16ToF32(t.data);

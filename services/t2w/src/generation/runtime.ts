@@ -10,7 +10,7 @@ import { ErrorCode, WeightsmithError, invalidInput, isWeightsmithError, notFound
 import { InferencePool, type PoolModel } from '@weightsmith/onnx';
 import type { ObjectStore } from '@weightsmith/store';
 import { ClipTextEncoder, prefixUri, type TextEncoder } from '@weightsmith/text';
-import { BundleRegistry, MLP_COSINE_HEAD, type BundleLoadFailure, type LoadedBundle } from '../bundle/index.js';
+import { BundleRegistry, MLP_COSINE_HEAD, type BundleLoadFailure, type BundleRootSource, type LoadedBundle } from '../bundle/index.js';
 import { buildCosineHeadGraph, evaluateHead, readEvaluationData, type EvaluationData, type HeadEvaluation, type HeadShape } from '../evaluation/index.js';
 import { classEmbeddings } from './condition.js';
 import { LruCache } from '../conditioning/index.js';
@@ -77,21 +77,12 @@ export class T2wRuntime {
   static async load(o: T2wRuntimeOptions): Promise<T2wRuntime> {
     const session = { intraOpNumThreads: o.intraOpNumThreads };
     const rootExists = (await stat(o.bundlesDir).catch(() => undefined))?.isDirectory() ?? false;
-    const textStore = o.storeBundles ? { textStore: o.storeBundles.store } : {};
-    const { registry, failures } = rootExists
-      ? await BundleRegistry.loadRoot({ dir: o.bundlesDir }, { session, ...textStore })
-      : { registry: new BundleRegistry(), failures: [] as BundleLoadFailure[] };
-    if (o.storeBundles) {
-      const fromStore = await BundleRegistry.loadRoot({ store: o.storeBundles.store, prefix: o.storeBundles.prefix }, { session, ...textStore });
-      failures.push(...fromStore.failures);
-      for (const b of fromStore.registry.list()) {
-        try {
-          registry.add(b);
-        } catch (err) {
-          failures.push({ location: b.location, error: err as WeightsmithError });
-        }
-      }
-    }
+    const roots: BundleRootSource[] = [
+      ...(rootExists ? [{ dir: o.bundlesDir }] : []),
+      ...(o.storeBundles ? [{ store: o.storeBundles.store, prefix: o.storeBundles.prefix }] : []),
+    ];
+    // Folder bundles first: a store bundle reusing one of their names is the one reported.
+    const { registry, failures } = await BundleRegistry.loadRoot(roots, { session, ...(o.storeBundles ? { textStore: o.storeBundles.store } : {}) });
     const pool = new InferencePool({ threads: o.workerThreads, ...session });
     const encoders = new Map<string, TextEncoder>();
     const served = new Map<string, ServedBundle>();
