@@ -44,9 +44,6 @@ export type TaskWorkerMessage =
   | { type: 'result'; result: unknown }
   | { type: 'error'; error: SerializedTaskError };
 
-/** What the main thread tells a running task. */
-type TaskControlMessage = { type: 'cancel' };
-
 export interface TaskHooks {
   progress?: (fraction: number, message: string) => void;
   signal?: AbortSignal;
@@ -114,7 +111,6 @@ export function runTaskInWorker<R>(workerModule: URL, data: TaskWorkerData, hook
     const onAbort = (): void => {
       if (settled) return;
       Atomics.store(cancelFlag, 0, 1);
-      worker.postMessage({ type: 'cancel' } satisfies TaskControlMessage);
       finish(() => reject(new WeightsmithError(ErrorCode.Cancelled, `${data.task} cancelled`)), { terminate: false });
     };
     hooks.signal?.addEventListener('abort', onAbort, { once: true });
@@ -145,11 +141,9 @@ export interface TaskContext {
   store: ObjectStore;
   /**
    * Reports progress (0..1) to the job. Once the job is cancelled it throws `cancelled`, so a
-   * task stops at its next report; long steps between reports should also watch `signal`.
+   * task stops at its next report.
    */
   progress(fraction: number, message: string): void;
-  /** Aborted when the job is cancelled. */
-  signal: AbortSignal;
   intraOpNumThreads: number;
 }
 
@@ -167,14 +161,9 @@ export interface ServeTasksOptions {
 export function serveTasks(handlers: Record<string, TaskHandler>, options: ServeTasksOptions = {}): void {
   if (isMainThread || parentPort === null) throw new Error('serveTasks runs in a worker thread started by runTaskInWorker');
   const port = parentPort;
-  const data = workerData as TaskWorkerData & { cancelFlag?: SharedArrayBuffer };
-  const cancelFlag = data.cancelFlag ? new Int32Array(data.cancelFlag) : undefined;
+  const data = workerData as TaskWorkerData & { cancelFlag: SharedArrayBuffer };
+  const cancelFlag = new Int32Array(data.cancelFlag);
   const post = (m: TaskWorkerMessage): void => port.postMessage(m);
-  const cancel = new AbortController();
-  port.on('message', (m: TaskControlMessage) => {
-    if (m.type === 'cancel') cancel.abort();
-  });
-  port.unref(); // listening for a cancel must not keep a finished worker alive
 
   async function main(): Promise<unknown> {
     const handler = Object.hasOwn(handlers, data.task) ? handlers[data.task] : undefined;
@@ -185,13 +174,12 @@ export function serveTasks(handlers: Record<string, TaskHandler>, options: Serve
     const store = await createObjectStore(data.store);
     try {
       const progress = (fraction: number, message: string): void => {
-        if (cancel.signal.aborted || (cancelFlag !== undefined && Atomics.load(cancelFlag, 0) === 1)) {
+        if (Atomics.load(cancelFlag, 0) === 1) {
           throw new WeightsmithError(ErrorCode.Cancelled, `${data.task} cancelled`);
         }
         post({ type: 'progress', fraction, message });
       };
-      const ctx = { artifacts: new ArtifactStore(store), store, progress, signal: cancel.signal, intraOpNumThreads: data.intraOpNumThreads };
-      return await handler(data.input, ctx);
+      return await handler(data.input, { artifacts: new ArtifactStore(store), store, progress, intraOpNumThreads: data.intraOpNumThreads });
     } finally {
       await store.close();
     }
