@@ -31,19 +31,16 @@ import { fitFusionModel, FusionPredictor, parseFitConfig, referenceForward } fro
 import { dominanceAgreement, truthPhenotypeAlpha, type SlideGate } from '../services/adafusion/src/report/index.js';
 import { makeSyntheticCohort } from '../services/adafusion/src/synthetic/generator.js';
 import type { AlignedSlide, ModelSpec } from '../services/adafusion/src/types.js';
+import { envNumber } from './env.js';
 
-const num = (name: string, dflt: number): number => {
-  const v = process.env[name];
-  return v === undefined || v === '' ? dflt : Number(v);
-};
-const slides = num('ADAFUSION_BENCH_SLIDES', 200);
-const tiles = num('ADAFUSION_BENCH_TILES', 2000);
-const d = num('ADAFUSION_BENCH_D', 256);
-const epochs = num('ADAFUSION_BENCH_EPOCHS', 100);
-const inferTiles = num('ADAFUSION_BENCH_INFER_TILES', 4096);
-const inferRuns = num('ADAFUSION_BENCH_INFER_RUNS', 10);
-const baselineTiles = num('ADAFUSION_BENCH_BASELINE_TILES', 256);
-const intra = num('ADAFUSION_BENCH_INTRA', 2);
+const slides = envNumber('ADAFUSION_BENCH_SLIDES', 200);
+const tiles = envNumber('ADAFUSION_BENCH_TILES', 2000);
+const d = envNumber('ADAFUSION_BENCH_D', 256);
+const epochs = envNumber('ADAFUSION_BENCH_EPOCHS', 100);
+const inferTiles = envNumber('ADAFUSION_BENCH_INFER_TILES', 4096);
+const inferRuns = envNumber('ADAFUSION_BENCH_INFER_RUNS', 10);
+const baselineTiles = envNumber('ADAFUSION_BENCH_BASELINE_TILES', 256);
+const intra = envNumber('ADAFUSION_BENCH_INTRA', 2);
 
 const MODELS: ModelSpec[] = [
   { name: 'UNI', dim: 1024 },
@@ -66,9 +63,9 @@ function slice(slide: AlignedSlide, n: number): AlignedSlide {
 const parts = new Set((process.env['ADAFUSION_BENCH_PARTS'] ?? 'quality,fit,inference').split(','));
 
 async function quality(): Promise<void> {
-  const qSlides = num('ADAFUSION_BENCH_QUALITY_SLIDES', 200);
-  const qTiles = num('ADAFUSION_BENCH_QUALITY_TILES', 128);
-  const qSplits = num('ADAFUSION_BENCH_QUALITY_SPLITS', 10);
+  const qSlides = envNumber('ADAFUSION_BENCH_QUALITY_SLIDES', 200);
+  const qTiles = envNumber('ADAFUSION_BENCH_QUALITY_TILES', 128);
+  const qSplits = envNumber('ADAFUSION_BENCH_QUALITY_SPLITS', 10);
   const models: ModelSpec[] = [
     { name: 'UNI', dim: 64 },
     { name: 'CONCH', dim: 32 },

@@ -20,16 +20,16 @@
  */
 import { Rng } from '@weightsmith/tensor';
 import { fidelity, measureFidelity, mergeModule, type MergeMethod, type ModuleFactors } from '../services/lora-lego/src/merge/index.js';
+import { envNumber } from './env.js';
 
-const env = (name: string, dflt: number): number => (process.env[name] === undefined ? dflt : Number(process.env[name]));
-const r = env('R', 8);
-const n = env('N', 4);
-const k = env('K', r);
-const reps = env('REPS', 3);
+const r = envNumber('R', 8);
+const n = envNumber('N', 4);
+const k = envNumber('K', r);
+const reps = envNumber('REPS', 3);
 /** FIDELITY=exact times the F64 reference `fidelity` instead of `measureFidelity`. */
 const exact = process.env['FIDELITY'] === 'exact';
 const methods = (process.env['METHODS'] ?? 'cat,svd,task_arithmetic,lego,linear,ties,dare_linear,magnitude_prune').split(',') as MergeMethod[];
-const shapes: [number, number][] = (process.env['SHAPES'] ?? `${env('DIN', 256)}x${env('DOUT', 512)}`).split(',').map((s) => {
+const shapes: [number, number][] = (process.env['SHAPES'] ?? `${envNumber('DIN', 256)}x${envNumber('DOUT', 512)}`).split(',').map((s) => {
   const [a, b] = s.split('x').map(Number);
   if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b)) throw new Error(`SHAPES: '${s}' is not dIn×dOut`);
   return [a!, b!];
