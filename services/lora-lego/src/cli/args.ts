@@ -8,7 +8,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { invalidInput } from '@weightsmith/core';
-import { MERGE_METHODS, type MergeMethod } from '../merge/types.js';
+import { MERGE_METHODS, type MergeMethod, type MergeOptions } from '../merge/types.js';
 
 export type DTypeFlag = 'auto' | 'F32' | 'F16' | 'BF16';
 
@@ -19,21 +19,15 @@ export interface AdapterArg {
   weight: number;
 }
 
-export interface MergeCommand {
+/** The merge options a flag sets, as the merge code declares them. */
+type MergeFlagOptions = Pick<MergeOptions, 'k' | 'nInit' | 'maxIter' | 'tol' | 'metric' | 'paramNorm' | 'outputScale' | 'density' | 'lambda'>;
+
+export interface MergeCommand extends MergeFlagOptions {
   command: 'merge';
   adapters: AdapterArg[];
   method: MergeMethod;
-  k?: number;
   seed: number | string;
   dtype: DTypeFlag;
-  nInit?: number;
-  maxIter?: number;
-  tol?: number;
-  metric?: 'euclidean' | 'cosine';
-  paramNorm?: 'l2' | 'linf' | 'none';
-  outputScale?: 'sqrt_rank_ratio' | 'none' | number;
-  density?: number;
-  lambda?: number;
   out: string;
   report?: string;
   force: boolean;

@@ -25,14 +25,24 @@ export interface Fidelity {
   retainedEnergy: number[];
 }
 
+/** One input's figures from the squared norms ‖ΔW_i‖², ‖ΔW′‖², ‖ΔW′ − ΔW_i‖², ‖P·ΔW_i‖² (see above for ΔW_i = 0). */
+function pushFidelity(out: Fidelity, ownSq: number, mergedSq: number, errSq: number, keptSq: number): void {
+  if (ownSq === 0) {
+    out.relativeError.push(mergedSq === 0 ? 0 : Infinity);
+    out.retainedEnergy.push(1);
+  } else {
+    out.relativeError.push(Math.sqrt(errSq / ownSq));
+    out.retainedEnergy.push(Math.min(1, Math.sqrt(keptSq / ownSq)));
+  }
+}
+
 export function fidelity(inputs: readonly ModuleFactors[], merged: MergedModule, dIn: number, dOut: number): Fidelity {
   const k = merged.k;
   const gB = colCross(merged.B, k, merged.B, k, dOut);
   const gA = rowCross(merged.A, k, merged.A, k, dIn);
   const mergedSq = frobDot(gB, gA);
   const pinv = pseudoInverse(gB, k);
-  const relativeError: number[] = [];
-  const retainedEnergy: number[] = [];
+  const out: Fidelity = { relativeError: [], retainedEnergy: [] };
   for (const f of inputs) {
     const r = f.r;
     const s = f.scale;
@@ -56,15 +66,9 @@ export function fidelity(inputs: readonly ModuleFactors[], merged: MergedModule,
       proj[i * r + j] = t;
     }
     const keptSq = Math.max(0, s * s * frobDot(proj, aa));
-    if (ownSq === 0) {
-      relativeError.push(mergedSq === 0 ? 0 : Infinity);
-      retainedEnergy.push(1);
-    } else {
-      relativeError.push(Math.sqrt(errSq / ownSq));
-      retainedEnergy.push(Math.min(1, Math.sqrt(keptSq / ownSq)));
-    }
+    pushFidelity(out, ownSq, mergedSq, errSq, keptSq);
   }
-  return { relativeError, retainedEnergy };
+  return out;
 }
 
 /** Xᵀ·Y for X (len×p) and Y (len×q), row-major, F64 sums. */
@@ -157,8 +161,7 @@ export async function measureFidelity(inputs: readonly ModuleFactors[], merged: 
     for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) mergedSq += xB[a * rows + b]! * xA[a * rows + b]!;
     const chol = skipDependentCholesky(xB, rows, k);
 
-    const relativeError: number[] = [];
-    const retainedEnergy: number[] = [];
+    const out: Fidelity = { relativeError: [], retainedEnergy: [] };
     let off = k;
     for (const f of inputs) {
       const r = f.r;
@@ -191,16 +194,10 @@ export async function measureFidelity(inputs: readonly ModuleFactors[], merged: 
         kept += t * aa[i * r + j]!;
       }
       const keptSq = Math.max(0, s * s * kept);
-      if (ownSq === 0) {
-        relativeError.push(mergedSq === 0 ? 0 : Infinity);
-        retainedEnergy.push(1);
-      } else {
-        relativeError.push(Math.sqrt(errSq / ownSq));
-        retainedEnergy.push(Math.min(1, Math.sqrt(keptSq / ownSq)));
-      }
+      pushFidelity(out, ownSq, mergedSq, errSq, keptSq);
       off += r;
     }
-    return { relativeError, retainedEnergy };
+    return out;
   } finally {
     putScratch(sB);
     putScratch(sA);
