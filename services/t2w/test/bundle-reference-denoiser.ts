@@ -29,7 +29,7 @@ function layerNorm(x: Vec, scale: Float32Array, bias: Float32Array, eps: number)
 }
 
 /** erf by Abramowitz–Stegun 7.1.26 is too coarse for 1e-4; use a series/continued fraction. */
-function erf(x: number): number {
+export function erf(x: number): number {
   const ax = Math.abs(x);
   if (ax < 3) {
     // Maclaurin series: erf x = 2/√π Σ (−1)^n x^(2n+1) / (n! (2n+1))

@@ -19,14 +19,13 @@ import { FASHION_MNIST_CLASSES, loadBundle, writeFixtureBundle } from '../src/bu
 import { buildCosineHeadGraph, evaluateHead, readEvaluationData } from '../src/evaluation/index.js';
 import { classEmbeddings } from '../src/generation/index.js';
 import { createT2wDefinition, type T2wConfig } from '../src/service.js';
-import { storeFiles } from './http-helpers.js';
+import { erf } from './bundle-reference-denoiser.js';
+import { storeFiles, uploadHead } from './http-helpers.js';
 
 const F = 16;
 const H = 8;
 const E = 16;
 const PER_CLASS = 12;
-const NAMES = ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'];
-const SHAPES = [[H, F], [H], [E, H], [E]];
 
 let tmp: string;
 let storeDir: string;
@@ -65,29 +64,7 @@ const flat = (t: Float32Array[]): Float32Array => {
   return out;
 };
 
-async function upload(tensors: Float32Array[], shapes: number[][] = SHAPES): Promise<string> {
-  const bytes = await serializeSafetensors(tensors.map((data, i) => ({ name: NAMES[i]!, dtype: 'F32' as const, shape: shapes[i]!, data })));
-  const res = await api().post('/v1/artifacts?kind=safetensors').set('content-type', 'application/octet-stream').send(Buffer.from(bytes));
-  assert.ok(res.status === 201 || res.status === 200, `upload: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body.id as string;
-}
-
-/** erf by its Maclaurin series (|x| < 3) or the asymptotic complement — independent of ORT's Erf. */
-function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 3) {
-    let term = ax;
-    let sum = ax;
-    for (let n = 1; n < 100; n++) {
-      term *= (-ax * ax) / n;
-      sum += term / (2 * n + 1);
-    }
-    return Math.sign(x) * ((2 / Math.sqrt(Math.PI)) * sum);
-  }
-  const t = 1 / (2 * ax * ax);
-  const c = (Math.exp(-ax * ax) / (ax * Math.sqrt(Math.PI))) * (1 - t + 3 * t * t - 15 * t * t * t);
-  return Math.sign(x) * (1 - c);
-}
+const upload = (tensors: Float32Array[], shapes?: number[][]): Promise<string> => uploadHead(api, tensors, shapes);
 
 /** logits [n, C] in float64: τ · cos(fc2(gelu(fc1 x)), e_c). */
 function referenceLogits(x: Float32Array, n: number, head: Float32Array[], text: Float32Array, C: number, tau: number): Float64Array {

@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { startService, type RunningService } from '@weightsmith/http';
-import { memorySource, openSafetensors, serializeSafetensors } from '@weightsmith/safetensors';
+import { memorySource, openSafetensors } from '@weightsmith/safetensors';
 import { Rng } from '@weightsmith/tensor';
 import { writeFixtureBundle } from '../src/bundle/index.js';
 import { createT2wDefinition, type T2wConfig } from '../src/service.js';
-import { pollJob, storeFiles } from './http-helpers.js';
+import { HEAD_NAMES as NAMES, pollJob, storeFiles, uploadHead } from './http-helpers.js';
 
 let tmp: string;
 let storeDir: string;
@@ -25,8 +25,6 @@ let running: RunningService<T2wConfig>;
 const F = 16;
 const H = 8;
 const E = 16;
-const NAMES = ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'];
-const SHAPES = [[H, F], [H], [E, H], [E]];
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 't2w-http-enh-'));
@@ -64,12 +62,7 @@ function permuted(t: Float32Array[], perm: number[]): Float32Array[] {
   return [pw1, pb1, pw2, b2.slice()];
 }
 
-async function upload(tensors: Float32Array[], shapes: number[][] = SHAPES): Promise<string> {
-  const bytes = await serializeSafetensors(tensors.map((data, i) => ({ name: NAMES[i]!, dtype: 'F32' as const, shape: shapes[i]!, data })));
-  const res = await api().post('/v1/artifacts?kind=safetensors').set('content-type', 'application/octet-stream').send(Buffer.from(bytes));
-  assert.ok(res.status === 201 || res.status === 200, `upload: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body.id as string;
-}
+const upload = (tensors: Float32Array[], shapes?: number[][]): Promise<string> => uploadHead(api, tensors, shapes);
 
 async function download(id: string): Promise<{ tensors: Map<string, Float32Array>; metadata: Readonly<Record<string, string>> }> {
   const res = await api()
