@@ -151,10 +151,8 @@ export class T2wRuntime {
    * without evaluation data, or whose target is not a cosine head, refuse with `field`.
    */
   async evaluate(name: string, weights: Float32Array, classes: readonly string[] | undefined, field = 'body.bundle'): Promise<HeadEvaluation> {
-    const { bundle, encoder, evaluation } = this.entry(name, field);
-    if (evaluation === undefined) {
-      throw invalidInput(field, `bundle "${name}" ships no evaluation data for a ${MLP_COSINE_HEAD} target, so it cannot score heads`);
-    }
+    const { bundle, encoder } = this.entry(name, field);
+    const evaluation = this.evaluationOf(name, field);
     const task = classes ?? evaluation.data.classes;
     return evaluateHead({
       data: evaluation.data,
@@ -164,6 +162,15 @@ export class T2wRuntime {
       classEmbeddings: await classEmbeddings(bundle.manifest, encoder, task, this.cache),
       run: (feeds) => this.pool.run(evaluation.model, feeds),
     });
+  }
+
+  /** The bundle's evaluation data and scoring model; a bundle without them is refused naming `field`. */
+  evaluationOf(name: string, field = 'body.bundle'): NonNullable<ServedBundle['evaluation']> {
+    const { evaluation } = this.entry(name, field);
+    if (evaluation === undefined) {
+      throw invalidInput(field, `bundle "${name}" ships no evaluation data for a ${MLP_COSINE_HEAD} target, so it cannot score heads`);
+    }
+    return evaluation;
   }
 
   /** Denoiser calls, rows and request steps per bundle since start (dynamic batching only). */

@@ -292,6 +292,7 @@ export function registerT2wRoutes(
     handler: async ({ body }) => {
       const rt = runtime.current();
       const bundle = rt.bundle(body.bundle, 'body.bundle');
+      rt.evaluationOf(bundle.name); // refuse a bundle that cannot score before reading the weights
       const weights = await loadArtifactWeights(ctx.artifacts, body.weights, bundle.manifest.target.layout, 'body.weights');
       const result = await rt.evaluate(bundle.name, weights, body.classes);
       return reply(200, { bundle: bundle.name, bundleDigest: bundle.digest, weights: body.weights, ...result });
