@@ -58,7 +58,15 @@ export interface LayerNormOptions {
   epsilon?: number;
 }
 
+export interface AttentionOptions {
+  heads: number;
+  /** Each position attends only to itself and earlier ones (a causal / unidirectional mask). */
+  causal?: boolean;
+}
+
 export const MIN_OPSET = 13;
+/** onnxruntime's contrib operator domain. */
+export const MICROSOFT_DOMAIN = 'com.microsoft';
 export const MAX_OPSET = 21;
 
 /**
@@ -338,6 +346,21 @@ export class GraphBuilder {
     });
   }
 
+  /**
+   * Multi-head self-attention as onnxruntime's fused `com.microsoft.Attention` kernel:
+   * x [B, T, W] → [B, T, W] = concat_heads(softmax(q·kᵀ/√(W/heads) [+ causal mask])·v), where
+   * [q | k | v] = x·qkvWeight + qkvBias, qkvWeight [W, 3W], qkvBias [3W]. One node does the packed
+   * projection, the head split and merge and the softmax, so the graph carries no Transpose.
+   * The output projection is not included. onnxruntime-only (a contrib operator).
+   */
+  attention(x: string, qkvWeight: string, qkvBias: string, opts: AttentionOptions): string {
+    if (!Number.isSafeInteger(opts.heads) || opts.heads < 1) throw invalidInput('heads', `heads must be a positive integer, got ${opts.heads}`);
+    const attrs: Record<string, AttrValue> = { num_heads: { int: opts.heads } };
+    if (opts.causal) attrs['unidirectional'] = { int: 1 };
+    const [out] = this.node('Attention', [x, qkvWeight, qkvBias], { domain: MICROSOFT_DOMAIN, attrs });
+    return out as string;
+  }
+
   softmax(x: string, axis = -1): string {
     return this.one('Softmax', [x], { axis: { int: axis } });
   }
@@ -370,6 +393,17 @@ export class GraphBuilder {
   concat(xs: string[], axis: number): string {
     if (xs.length === 0) throw invalidInput('xs', 'concat needs at least one input');
     return this.one('Concat', xs, { axis: { int: axis } });
+  }
+
+  /**
+   * Zero padding: `pads` = [begin_0, …, begin_{r−1}, end_0, …, end_{r−1}] values added before and
+   * after each axis (ONNX Pad, constant mode).
+   */
+  pad(x: string, pads: number[]): string {
+    if (pads.length === 0 || pads.length % 2 !== 0 || !pads.every((p) => Number.isSafeInteger(p) && p >= 0)) {
+      throw invalidInput('pads', `pads must list a non-negative begin and end count per axis, got [${pads.join(', ')}]`);
+    }
+    return this.one('Pad', [x, this.int64s(pads, 'pads')]);
   }
 
   gather(data: string, indices: string, axis = 0): string {

@@ -4,3 +4,4 @@ export type { ModelProto, GraphProto, NodeProto, TensorProto, AttributeProto, Va
 export * from './tensor-data.js';
 export * from './session-cache.js';
 export * from './inference-pool.js';
+export * from './transformer-layer.js';

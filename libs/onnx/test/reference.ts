@@ -106,3 +106,58 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
   return m;
 }
+
+export interface RefLayerWeights {
+  ln1Scale: ArrayLike<number>; ln1Bias: ArrayLike<number>;
+  qWeight: ArrayLike<number>; qBias: ArrayLike<number>; kWeight: ArrayLike<number>; kBias: ArrayLike<number>;
+  vWeight: ArrayLike<number>; vBias: ArrayLike<number>; outWeight: ArrayLike<number>; outBias: ArrayLike<number>;
+  ln2Scale: ArrayLike<number>; ln2Bias: ArrayLike<number>;
+  fc1Weight: ArrayLike<number>; fc1Bias: ArrayLike<number>; fc2Weight: ArrayLike<number>; fc2Bias: ArrayLike<number>;
+}
+
+/**
+ * One pre-LN encoder layer in float64 on x [B, T, W] (weights [in, out]):
+ * x + out(attn(LN1 x)), then + fc2(act(fc1(LN2 ·))); causal masks keys after the query.
+ */
+export function refPreLnLayer(
+  x: ArrayLike<number>, B: number, T: number, w: RefLayerWeights,
+  o: { heads: number; activation: 'gelu' | 'quick_gelu'; causal: boolean; eps: number },
+): Float64Array {
+  const W = w.ln1Scale.length;
+  const hidden = w.fc1Bias.length;
+  const D = W / o.heads;
+  const act = o.activation === 'gelu' ? gelu : (v: number) => v / (1 + Math.exp(-1.702 * v));
+  const out = new Float64Array(B * T * W);
+  for (let b = 0; b < B; b++) {
+    const xb = Float64Array.from({ length: T * W }, (_, i) => x[b * T * W + i] as number);
+    const a = refLayerNorm(xb, w.ln1Scale, w.ln1Bias, T, W, o.eps);
+    const q = addRowBias(refMatMul(a, w.qWeight, T, W, W), w.qBias, W);
+    const k = addRowBias(refMatMul(a, w.kWeight, T, W, W), w.kBias, W);
+    const v = addRowBias(refMatMul(a, w.vWeight, T, W, W), w.vBias, W);
+    const ctx = new Float64Array(T * W);
+    for (let h = 0; h < o.heads; h++) {
+      for (let i = 0; i < T; i++) {
+        const keys = o.causal ? i + 1 : T;
+        const p = new Float64Array(keys);
+        for (let j = 0; j < keys; j++) {
+          let s = 0;
+          for (let d = 0; d < D; d++) s += (q[i * W + h * D + d] as number) * (k[j * W + h * D + d] as number);
+          p[j] = s / Math.sqrt(D);
+        }
+        softmaxRows(p, keys);
+        for (let d = 0; d < D; d++) {
+          let s = 0;
+          for (let j = 0; j < keys; j++) s += (p[j] as number) * (v[j * W + h * D + d] as number);
+          ctx[i * W + h * D + d] = s;
+        }
+      }
+    }
+    const attn = addRowBias(refMatMul(ctx, w.outWeight, T, W, W), w.outBias, W);
+    const h1 = xb.map((val, i) => val + (attn[i] as number));
+    const m = refLayerNorm(h1, w.ln2Scale, w.ln2Bias, T, W, o.eps);
+    const up = addRowBias(refMatMul(m, w.fc1Weight, T, W, hidden), w.fc1Bias, hidden).map(act);
+    const down = addRowBias(refMatMul(up, w.fc2Weight, T, hidden, W), w.fc2Bias, W);
+    for (let i = 0; i < T * W; i++) out[b * T * W + i] = (h1[i] as number) + (down[i] as number);
+  }
+  return out;
+}
