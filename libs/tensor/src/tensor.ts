@@ -149,3 +149,14 @@ export function reshape<D extends DType>(t: Tensor<D>, shape: readonly number[],
   }
   return makeTensor(t.dtype as D, shape, t.data as DTypeArrayMap[D], name);
 }
+
+/** Float32 arrays joined end to end into a new array. */
+export function concatF32(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

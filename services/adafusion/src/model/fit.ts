@@ -15,7 +15,7 @@
  */
 import type * as tfTypes from '@tensorflow/tfjs';
 import { ErrorCode, WeightsmithError, invalidInput } from '@weightsmith/core';
-import { Rng } from '@weightsmith/tensor';
+import { Rng, concatF32 } from '@weightsmith/tensor';
 import type { TextEncoder } from '@weightsmith/text';
 import type { AlignedSlide, Cohort, ModelSpec } from '../types.js';
 import { parseFitConfig, type FitConfig, type FitConfigInput } from './config.js';
@@ -629,15 +629,6 @@ function evaluate(
   const loss = lossSum / weight;
   if (task.kind === 'classification') return { loss, metric: balancedAccuracy(predicted, truth, task.classes!.length) };
   const G = task.genes!.length;
-  const cat = (parts: Float32Array[]): Float32Array => {
-    const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      all.set(p, o);
-      o += p.length;
-    }
-    return all;
-  };
-  const p = cat(preds);
-  return { loss, metric: perGenePearson(p, cat(targets), p.length / G, G).mean };
+  const p = concatF32(preds);
+  return { loss, metric: perGenePearson(p, concatF32(targets), p.length / G, G).mean };
 }

@@ -7,6 +7,7 @@
  * alone — so the average is not used at all.
  */
 import { invalidInput } from '@weightsmith/core';
+import { concatF32 } from '@weightsmith/tensor';
 import { mlpCosineHeadSchema, type BundleManifest } from '../bundle/index.js';
 import { alignAndAverage, type HeadDims, type MlpHead } from '../fusion/index.js';
 
@@ -41,14 +42,7 @@ function splitHead(flat: Float32Array, d: HeadDims): MlpHead {
 }
 
 function joinHead(head: MlpHead): Float32Array {
-  const parts = [head.fc1Weight, head.fc1Bias, head.fc2Weight, head.fc2Bias];
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatF32([head.fc1Weight, head.fc1Bias, head.fc2Weight, head.fc2Bias]);
 }
 
 /** Element-wise mean, float64 accumulation in list order (as `averageHeads`), rounded to F32. */
