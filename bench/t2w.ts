@@ -9,7 +9,7 @@
  * Env: T2W_BENCH_WIDTH (256), T2W_BENCH_LAYERS (4), T2W_BENCH_HEADS (4), T2W_BENCH_BLOCK (block
  * size, 256), T2W_BENCH_F/H/E (head f→h→e, 64/16/64 = 2,128 parameters), T2W_BENCH_RUNS (timed
  * ddim-50 generations, 30), T2W_BENCH_DDPM_RUNS (timed ddpm-1000 generations, 3),
- * T2W_BENCH_CONCURRENCY (1,8,32), T2W_BENCH_REQUESTS_PER_CLIENT (4), T2W_BENCH_WORKERS (pool
+ * T2W_BENCH_CONCURRENCY (1,8,32), T2W_BENCH_REQUESTS_PER_CLIENT (4; at least 32 requests per figure), T2W_BENCH_WORKERS (pool
  * worker threads, 1), T2W_BENCH_INTRA (onnxruntime intra-op threads per worker, 2),
  * T2W_BENCH_MAX_ROWS (64), T2W_BENCH_MAX_WAIT_MS (0).
  *
@@ -17,11 +17,18 @@
  * steps are their own denoiser calls), run in the same process; the ratio column is batched ÷
  * unbatched. Every request has its own seed. Latencies are per request (condition embedding
  * cached after the first run, as in a warm service).
+ *
+ * First, the denoiser alone: one in-process onnxruntime session per graph form (fused Attention
+ * kernel, as bundles are built; portable standard-op attention, as the baseline), cost per call
+ * at several batch sizes (median of interleaved rounds). A lone row's cost over a row's cost
+ * inside a 32-row call is what batching can gain at most at 32 clients, before any per-call
+ * overhead of the service is counted. T2W_BENCH_KERNEL_BATCHES (1,2,8,32,64).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFixtureBundle } from '../services/t2w/src/bundle/index.js';
+import * as ort from 'onnxruntime-node';
+import { buildDenoiserGraph, writeFixtureBundle, type DenoiserWeights } from '../services/t2w/src/bundle/index.js';
 import { DEFAULT_GENERATION_LIMITS, T2wRuntime, type GenerationRequest } from '../services/t2w/src/generation/index.js';
 import { envNumber } from './env.js';
 
@@ -40,6 +47,7 @@ const intra = envNumber('T2W_BENCH_INTRA', 2);
 const maxRows = envNumber('T2W_BENCH_MAX_ROWS', 64);
 const maxWaitMs = envNumber('T2W_BENCH_MAX_WAIT_MS', 0);
 const concurrency = (process.env['T2W_BENCH_CONCURRENCY'] ?? '1,8,32').split(',').map(Number);
+const kernelBatches = (process.env['T2W_BENCH_KERNEL_BATCHES'] ?? '1,2,8,32,64').split(',').map(Number);
 
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 const ms = (v: number): string => `${v.toFixed(1)} ms`;
@@ -62,13 +70,62 @@ async function latencies(rt: T2wRuntime, name: string, count: number, sampler: '
 /** `clients` loops each issuing `perClient` ddim-50 requests back to back; requests per second. */
 async function throughput(rt: T2wRuntime, name: string, clients: number): Promise<number> {
   await rt.generate(name, request(0));
+  // At least 32 requests per measurement, so one client's figure is not four requests' worth of noise.
+  const each = Math.max(perClient, Math.ceil(32 / clients));
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
-      for (let k = 0; k < perClient; k++) await rt.generate(name, request(1000 + c * perClient + k));
+      for (let k = 0; k < each; k++) await rt.generate(name, request(1000 + c * each + k));
     }),
   );
-  return (clients * perClient) / ((performance.now() - t0) / 1000);
+  return (clients * each) / ((performance.now() - t0) / 1000);
+}
+
+/** ms per denoiser call by graph form and batch size; the median of interleaved rounds. */
+async function denoiserKernels(weights: DenoiserWeights): Promise<void> {
+  const { paramCount: P, condDim: E } = weights.config;
+  const forms = ['fused', 'portable'] as const;
+  const sessions = await Promise.all(
+    forms.map((attention) => ort.InferenceSession.create(buildDenoiserGraph(weights, { attention }), { intraOpNumThreads: intra, interOpNumThreads: 1, graphOptimizationLevel: 'all' })),
+  );
+  const times = new Map<string, number[]>();
+  try {
+    for (let round = 0; round < 5; round++) {
+      for (const B of kernelBatches) {
+        const feeds = {
+          x: new ort.Tensor('float32', Float32Array.from({ length: B * P }, (_, i) => Math.sin(i)), [B, P]),
+          t: new ort.Tensor('float32', Float32Array.from({ length: B }, (_, i) => (37 * i) % 1000), [B]),
+          cond: new ort.Tensor('float32', Float32Array.from({ length: B * E }, (_, i) => Math.cos(i)), [B, E]),
+        };
+        for (const [f, s] of sessions.entries()) {
+          for (let i = 0; i < 3; i++) await s.run(feeds);
+          const reps = Math.max(10, Math.round(240 / B));
+          const t0 = performance.now();
+          for (let i = 0; i < reps; i++) await s.run(feeds);
+          const key = `${forms[f]}@${B}`;
+          times.set(key, [...(times.get(key) ?? []), (performance.now() - t0) / reps]);
+        }
+      }
+    }
+  } finally {
+    await Promise.all(sessions.map((s) => s.release()));
+  }
+  const median = (form: string, B: number): number => {
+    const v = [...times.get(`${form}@${B}`)!].sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)]!;
+  };
+  console.log(`denoiser alone (in-process session, ${intra} intra-op thread(s)), ms per call (ms per row)`);
+  console.log(`rows   ${forms.map((f) => `${f} attention`.padStart(22)).join('')}   fused speed-up`);
+  for (const B of kernelBatches) {
+    const cells = forms.map((f) => `${median(f, B).toFixed(2)} (${(median(f, B) / B).toFixed(3)})`.padStart(22)).join('');
+    console.log(`${String(B).padStart(4)}   ${cells}   ${(median('portable', B) / median('fused', B)).toFixed(2)}×`);
+  }
+  if (kernelBatches.includes(1) && kernelBatches.includes(32)) {
+    for (const f of forms) {
+      console.log(`${f}: a lone row costs ${(median(f, 1) / (median(f, 32) / 32)).toFixed(2)}× a row of a 32-row call (the most batching can gain at 32 clients)`);
+    }
+  }
+  console.log();
 }
 
 async function main(): Promise<void> {
@@ -79,6 +136,7 @@ async function main(): Promise<void> {
     const tokens = 2 + Math.ceil(P / blockSize) + fixture.manifest.target.layout.length - 1;
     console.log(`bundle: width ${width}, ${layers} layers, ${heads} heads, block ${blockSize}, head ${f}→${h}→${e} = ${P} parameters (~${tokens} tokens)`);
     console.log(`pool: ${workers} worker(s) × ${intra} intra-op thread(s); batching max ${maxRows} rows, wait ${maxWaitMs} ms\n`);
+    await denoiserKernels(fixture.weights);
     const options = { bundlesDir: join(dir, 'bundles'), limits: DEFAULT_GENERATION_LIMITS, intraOpNumThreads: intra, workerThreads: workers };
     // One runtime at a time: two idle pools' spinning onnxruntime threads would skew each other.
     const plain = await T2wRuntime.load(options);
@@ -100,7 +158,7 @@ async function main(): Promise<void> {
     try {
       const l = await latencies(batched, 'demo', Math.max(1, Math.min(runs, 10)), 'ddim');
       console.log(`${'ddim-50, batching on, alone'.padEnd(12)}  p50 ${ms(percentile(l, 50))}`);
-      console.log(`\nthroughput, ddim-50 requests (n = 1), ${perClient} per client`);
+      console.log(`\nthroughput, ddim-50 requests (n = 1), ${perClient} per client (at least 32 in all)`);
       console.log('clients   unbatched req/s   batched req/s   ratio   rows/call (batched)');
       for (const [i, c] of concurrency.entries()) {
         const before = batched.batchingStats()['demo']!;

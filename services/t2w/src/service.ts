@@ -73,7 +73,13 @@ export function createT2wDefinition(): ServiceDefinition<T2wConfig> {
           ...(ctx.config.T2W_BATCHING ? { batching: { maxRows: ctx.config.T2W_BATCH_MAX_ROWS, maxWaitMs: ctx.config.T2W_BATCH_MAX_WAIT_MS } } : {}),
         });
         for (const f of rt.failures) ctx.logger.error({ bundle: f.location, err: f.error.message, field: f.error.field }, 'bundle not served');
-        ctx.logger.info({ dir: ctx.config.T2W_BUNDLES_DIR, prefix: ctx.config.T2W_BUNDLES_PREFIX || undefined, bundles: rt.bundles().map((b) => b.name) }, 'bundles loaded');
+        for (const b of rt.bundles()) {
+          const serving = rt.serving(b.name);
+          if (ctx.config.T2W_BATCHING && !serving.dynamicBatching) {
+            ctx.logger.warn({ bundle: b.name, batchInvariance: serving.batchInvariance }, "dynamic batching off for this bundle: its denoiser's rows depend on the other rows of a call");
+          }
+        }
+        ctx.logger.info({ dir: ctx.config.T2W_BUNDLES_DIR, prefix: ctx.config.T2W_BUNDLES_PREFIX || undefined, bundles: rt.bundles().map((b) => ({ name: b.name, ...rt.serving(b.name) })) }, 'bundles loaded');
         runtime = rt;
         loading = undefined;
       } catch (err) {

@@ -1,6 +1,7 @@
 /**
- * Dynamic batching: the denoiser is row-stable (a row's bytes do not depend on the batch it runs
- * in), concurrent requests share denoiser calls, and every request gets the same bytes as when it
+ * Dynamic batching: the denoiser is batch-invariant (a row's bytes do not depend on the batch it
+ * runs in), the load-time probe tells invariant, pad-to-two and batch-dependent denoisers apart,
+ * concurrent requests share denoiser calls, and every request gets the same bytes as when it
  * runs alone — with its own seed, sampler, step count, noise (η > 0) and guidance. Plus the
  * batcher's own rules: row cap, oversized requests alone, cancellation while queued, errors.
  */
@@ -10,10 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, isWeightsmithError } from '@weightsmith/core';
-import { InferencePool, type PoolModel } from '@weightsmith/onnx';
+import { GraphBuilder, InferencePool, type PoolModel } from '@weightsmith/onnx';
 import { Rng } from '@weightsmith/tensor';
 import { loadBundle, writeFixtureBundle, type LoadedBundle } from '../src/bundle/index.js';
-import { DEFAULT_GENERATION_LIMITS, DenoiseBatcher, T2wRuntime, poolDenoiser, type GenerationRequest } from '../src/generation/index.js';
+import { DEFAULT_GENERATION_LIMITS, DenoiseBatcher, T2wRuntime, poolDenoiser, probeBatchInvariance, type GenerationRequest } from '../src/generation/index.js';
+import { replaceDenoiser } from './bundle-helpers.js';
 import type { Denoise } from '../src/diffusion/index.js';
 
 let tmp: string;
@@ -36,32 +38,70 @@ after(async () => {
 
 const bytesOf = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-describe('row-stable denoiser', () => {
-  test("a row's output is the same bytes alone, in any batch size and at any position", async () => {
+/** A contract denoiser (x, t, cond → x0) around `body` of x [B, P]; t and cond shift every value. */
+function contractDenoiser(P: number, E: number, body: (g: GraphBuilder, x: string) => string): Uint8Array {
+  const g = new GraphBuilder({ name: 'probe', opset: 17 });
+  const x = g.input('x', 'float32', ['batch', P]);
+  const t = g.input('t', 'float32', ['batch']);
+  const cond = g.input('cond', 'float32', ['batch', E]);
+  const shift = g.add(g.mul(g.unsqueeze(t, [1]), g.scalar(1e-3)), g.reduceSum(cond, [1]));
+  g.output('x0', 'float32', ['batch', P], { from: g.add(body(g, x), shift) });
+  return g.toModelBytes();
+}
+
+describe('batch invariance', () => {
+  test("the fixture denoiser's rows are batch-invariant for any batch, one row included", async () => {
+    // The probe runs rows alone, in pairs both ways round and in batches of 9 and 33, comparing bits
+    // (bundle-denoiser.test.ts checks the same of the graph directly, with 1 and 2 threads).
     const { parameterCount: P, condDim: E } = bundle.manifest.denoiser;
-    const run = poolDenoiser(pool, model, bundle.manifest);
-    const rng = new Rng(11);
-    const rows = 9;
-    const X = rng.normalArray(rows * P);
-    const C = rng.normalArray(rows * E);
-    const T = Float32Array.from({ length: rows }, (_, i) => 37 + 101 * i);
-    const pick = async (idx: number[]): Promise<Float32Array> => {
-      const x = new Float32Array(idx.length * P);
-      const c = new Float32Array(idx.length * E);
-      const t = new Float32Array(idx.length);
-      idx.forEach((r, b) => {
-        x.set(X.subarray(r * P, (r + 1) * P), b * P);
-        c.set(C.subarray(r * E, (r + 1) * E), b * E);
-        t[b] = T[r]!;
-      });
-      return run(x, t, c);
-    };
-    const alone = await pick([0]);
-    assert.equal(alone.length, P);
-    for (const idx of [[0, 1], [1, 0], [2, 1, 0], [3, 4, 5, 6, 7, 8, 1, 0], [0, 1, 2, 3, 4, 5, 6, 7, 8]]) {
-      const out = await pick(idx);
-      const at = idx.indexOf(0);
-      assert.ok(bytesOf(out.subarray(at * P, (at + 1) * P)).equals(bytesOf(alone)), `row 0 at position ${at} of a batch of ${idx.length}`);
+    assert.equal(await probeBatchInvariance(poolDenoiser(pool, model, bundle.manifest), { P, E, timesteps: 1000 }), 'any');
+  });
+
+  test('the probe tells the three cases apart: any batch, two or more rows, none', async () => {
+    const { parameterCount: P, condDim: E } = bundle.manifest.denoiser;
+    const chunks = 4;
+    const K = P / chunks;
+    const w = new Rng(3).uniformF32Array(chunks * K * K, -0.2, 0.2);
+    // Per-chunk batched MatMul [chunks, B, K]·[chunks, K, K]: onnxruntime rounds a single row differently.
+    const perChunk = contractDenoiser(P, E, (g, x) =>
+      g.reshape(g.transpose(g.matMul(g.transpose(g.reshape(x, [0, chunks, K]), [1, 0, 2]), g.initializer('w', w, [chunks, K, K])), [1, 0, 2]), [0, P]),
+    );
+    // Each row plus the batch mean: rows depend on each other.
+    const batchMean = contractDenoiser(P, E, (g, x) => g.add(x, g.reduceMean(x, [0])));
+    const expectations: [Uint8Array, string][] = [[perChunk, 'two-or-more-rows'], [batchMean, 'none']];
+    for (const [bytes, expected] of expectations) {
+      const m = await pool.load(bytes, { name: expected });
+      assert.equal(await probeBatchInvariance(poolDenoiser(pool, m, bundle.manifest), { P, E, timesteps: 1000 }), expected);
+      if (expected === 'two-or-more-rows') {
+        // Padded to two rows, a lone row gets the bytes it gets inside a batch.
+        const padded = poolDenoiser(pool, m, bundle.manifest, { padSingleRows: true });
+        const rng = new Rng(8);
+        const [x, c] = [rng.normalArray(3 * P), rng.normalArray(3 * E)];
+        const t = Float32Array.of(5, 500, 900);
+        const all = await padded(x, t, c);
+        const one = await padded(x.subarray(P, 2 * P), t.subarray(1, 2), c.subarray(E, 2 * E));
+        assert.ok(bytesOf(one).equals(bytesOf(all.subarray(P, 2 * P))));
+      }
+      await pool.unload(m);
+    }
+  });
+
+  test('the runtime pads lone rows where needed and serves a batch-dependent denoiser without batching', async () => {
+    const { parameterCount: P, condDim: E } = bundle.manifest.denoiser;
+    const root = join(tmp, 'probe-bundles');
+    await writeFixtureBundle(join(root, 'dependent'), { seed: 4, name: 'dependent' });
+    await replaceDenoiser(join(root, 'dependent'), contractDenoiser(P, E, (g, x) => g.add(g.mul(x, g.scalar(0.5)), g.reduceMean(x, [0]))));
+    await writeFixtureBundle(join(root, 'fixture'), { seed: 4, name: 'fixture' });
+    const rt = await T2wRuntime.load({ bundlesDir: root, limits: DEFAULT_GENERATION_LIMITS, intraOpNumThreads: 1, workerThreads: 1, batching: { maxRows: 64, maxWaitMs: 5 } });
+    try {
+      assert.deepEqual(rt.serving('dependent'), { batchInvariance: 'none', dynamicBatching: false });
+      assert.deepEqual(rt.serving('fixture'), { batchInvariance: 'any', dynamicBatching: true });
+      const req: GenerationRequest = { classes: ['bag'], n: 2, seed: 9, sampler: 'ddim', steps: 4 };
+      const [a, b] = await Promise.all([rt.generate('dependent', req), rt.generate('dependent', req)]);
+      a.samples.forEach((s, i) => assert.ok(bytesOf(s).equals(bytesOf(b.samples[i]!)), 'same request, same bytes'));
+      assert.equal(rt.batchingStats()['dependent'], undefined);
+    } finally {
+      await rt.close();
     }
   });
 });

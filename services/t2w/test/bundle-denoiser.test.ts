@@ -18,8 +18,8 @@ const config: DenoiserConfig = {
   condDim: 10,
 };
 
-async function runGraph(bytes: Uint8Array, x: Float32Array, t: Float32Array | BigInt64Array, cond: Float32Array, B: number, P: number, E: number, out = 'x0') {
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
+async function runGraph(bytes: Uint8Array, x: Float32Array, t: Float32Array | BigInt64Array, cond: Float32Array, B: number, P: number, E: number, out = 'x0', threads = 1) {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
   try {
     const tTensor = t instanceof BigInt64Array ? new ort.Tensor('int64', t, [B]) : new ort.Tensor('float32', t, [B]);
     const res = await session.run({ x: new ort.Tensor('float32', x, [B, P]), t: tTensor, cond: new ort.Tensor('float32', cond, [B, E]) });
@@ -69,15 +69,26 @@ describe('denoiser graph vs float64 reference', () => {
     });
   }
 
-  test('batch rows are independent: row r of a batch equals the same row run alone', async () => {
-    const B = 3;
+  test('batch invariance: row r of a batch is bit for bit the same row run alone (fused and portable attention, 1 and 2 threads)', async () => {
+    const B = 5;
     const { x, t, cond } = inputs(B, P, E, 55);
-    const batched = await runGraph(bytes, x, t, cond, B, P, E);
-    for (let r = 0; r < B; r++) {
-      const alone = await runGraph(bytes, x.slice(r * P, (r + 1) * P), t.slice(r, r + 1), cond.slice(r * E, (r + 1) * E), 1, P, E);
-      const row = batched.data.subarray(r * P, (r + 1) * P);
-      for (let i = 0; i < P; i++) assert.ok(Math.abs(row[i]! - alone.data[i]!) <= 1e-5, `row ${r} value ${i}`);
+    const portable = buildDenoiserGraph(weights, { attention: 'portable' });
+    for (const [graph, threads] of [[bytes, 1], [bytes, 2], [portable, 1], [portable, 2]] as const) {
+      const batched = await runGraph(graph, x, t, cond, B, P, E, 'x0', threads);
+      for (let r = 0; r < B; r++) {
+        const alone = await runGraph(graph, x.slice(r * P, (r + 1) * P), t.slice(r, r + 1), cond.slice(r * E, (r + 1) * E), 1, P, E, 'x0', threads);
+        const row = batched.data.subarray(r * P, (r + 1) * P);
+        assert.ok(Buffer.from(row.buffer, row.byteOffset, row.byteLength).equals(Buffer.from(alone.data.buffer, alone.data.byteOffset, alone.data.byteLength)), `row ${r}, ${threads} thread(s)`);
+      }
     }
+  });
+
+  test('the portable graph (standard ONNX ops only) computes the same function within 1e-4', async () => {
+    const portable = buildDenoiserGraph(weights, { attention: 'portable' });
+    const B = 3;
+    const { x, t, cond } = inputs(B, P, E, 21);
+    const [a, b] = await Promise.all([runGraph(bytes, x, t, cond, B, P, E), runGraph(portable, x, t, cond, B, P, E)]);
+    for (let i = 0; i < B * P; i++) assert.ok(Math.abs(a.data[i]! - b.data[i]!) <= 1e-4, `value ${i}`);
   });
 
   test('int64 timesteps give the same output as float timesteps', async () => {

@@ -13,6 +13,7 @@ import { BundleRegistry } from '../src/bundle/bundle-registry.js';
 import { buildDenoiserGraph } from '../src/bundle/denoiser-graph.js';
 import { randomDenoiserWeights } from '../src/bundle/denoiser-weights.js';
 import { mlpCosineHeadLayout } from '../src/bundle/bundle-schema.js';
+import { editManifest, replaceDenoiser } from './bundle-helpers.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -41,18 +42,6 @@ async function variant(name: string, edit: (dir: string) => Promise<void>): Prom
   await cp(good, dir, { recursive: true });
   await edit(dir);
   return dir;
-}
-
-async function editManifest(dir: string, edit: (m: Record<string, any>) => void): Promise<void> {
-  const m = JSON.parse(await readFile(join(dir, 'bundle.json'), 'utf8'));
-  edit(m);
-  await writeFile(join(dir, 'bundle.json'), JSON.stringify(m));
-}
-
-/** Replaces denoiser.onnx and records its sha256, so only the contract check can fail. */
-async function replaceDenoiser(dir: string, bytes: Uint8Array): Promise<void> {
-  await writeFile(join(dir, 'denoiser.onnx'), bytes);
-  await editManifest(dir, (m) => (m.denoiser.sha256 = sha(bytes)));
 }
 
 async function assertRejected(dir: string, pattern: RegExp): Promise<void> {

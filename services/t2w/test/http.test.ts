@@ -58,6 +58,8 @@ describe('bundles', () => {
     ]);
     assert.equal(b.layout.parameterCount, 280);
     assert.deepEqual(b.diffusion, { timesteps: 1000, prediction: 'x0', guidance: false });
+    // Batching is on by default, and the fixture's denoiser rows are invariant to any batch.
+    assert.deepEqual(b.serving, { batchInvariance: 'any', dynamicBatching: true });
   });
 
   test('GET /v1/bundles/{name} gives the manifest; an unknown name is 404', async () => {

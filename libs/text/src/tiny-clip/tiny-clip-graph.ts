@@ -1,4 +1,4 @@
-import { GraphBuilder } from '@weightsmith/onnx';
+import { GraphBuilder, preLnEncoderLayer } from '@weightsmith/onnx';
 import type { TinyClipWeights } from './tiny-clip-weights.js';
 
 /**
@@ -13,6 +13,7 @@ import type { TinyClipWeights } from './tiny-clip-weights.js';
  *   x = token_embedding[input_ids] + position_embedding[0..T)
  *   per layer (pre-LN):  x += out_proj(causal_self_attention(LN1(x)))
  *                        x += fc2(quick_gelu(fc1(LN2(x))))
+ *                        (libs/onnx's preLnEncoderLayer, onnxruntime's fused Attention kernel)
  *   last_hidden_state = final_LN(x)
  *   pooled = last_hidden_state[b, argmax(input_ids[b])]   (the first <|endoftext|>: it has the
  *            highest id; input_ids are cast to int32 first, as the Hugging Face export does,
@@ -45,13 +46,6 @@ export function buildTinyClipTextGraph(w: TinyClipWeights): Uint8Array {
   const positions = g.node('Slice', [positionTable, zero, seqLen, zero])[0]!; // [T, H]
   let x = g.add(g.gather(tokenTable, ids, 0), positions); // [B, T, H]
 
-  // Additive causal mask: 0 where key j ≤ query i, a large negative number where j > i.
-  const P = c.maxPositions;
-  const fullMask = new Float32Array(P * P);
-  for (let i = 0; i < P; i++) for (let j = i + 1; j < P; j++) fullMask[i * P + j] = -1e9;
-  const maskTable = g.initializer('causal_mask', fullMask, [P, P]);
-  const mask = g.node('Slice', [maskTable, g.int64s([0, 0], 'mask_starts'), g.concat([seqLen, seqLen], 0), g.int64s([0, 1], 'mask_axes')])[0]!;
-
   const eps = { epsilon: c.layerNormEps };
   const linear = (input: string, name: string, weight: Float32Array, bias: Float32Array | undefined, out: number, inp: number): string => {
     const y = g.matMul(input, g.initializer(`${name}.weight_t`, transposeOutIn(weight, out, inp), [inp, out]));
@@ -61,22 +55,21 @@ export function buildTinyClipTextGraph(w: TinyClipWeights): Uint8Array {
     g.layerNorm(input, g.initializer(`${name}.weight`, scale, [H]), g.initializer(`${name}.bias`, bias, [H]), eps);
 
   w.layers.forEach((layer, l) => {
-    const p = `text_model.encoder.layers.${l}`;
-    const h = ln(x, `${p}.layer_norm1`, layer.ln1Scale, layer.ln1Bias);
-    const q = g.mul(linear(h, `${p}.self_attn.q_proj`, layer.qWeight, layer.qBias, H, H), g.scalar(1 / Math.sqrt(headDim)));
-    const k = linear(h, `${p}.self_attn.k_proj`, layer.kWeight, layer.kBias, H, H);
-    const v = linear(h, `${p}.self_attn.v_proj`, layer.vWeight, layer.vBias, H, H);
-    const heads = [0, 0, c.numHeads, headDim];
-    const qh = g.transpose(g.reshape(q, heads), [0, 2, 1, 3]); // [B, nh, T, hd]
-    const kh = g.transpose(g.reshape(k, heads), [0, 2, 3, 1]); // [B, nh, hd, T]
-    const vh = g.transpose(g.reshape(v, heads), [0, 2, 1, 3]); // [B, nh, T, hd]
-    const probs = g.softmax(g.add(g.matMul(qh, kh), mask), -1); // [B, nh, T, T]
-    const context = g.reshape(g.transpose(g.matMul(probs, vh), [0, 2, 1, 3]), [0, 0, H]);
-    x = g.add(x, linear(context, `${p}.self_attn.out_proj`, layer.outWeight, layer.outBias, H, H));
-
-    const h2 = ln(x, `${p}.layer_norm2`, layer.ln2Scale, layer.ln2Bias);
-    const up = g.quickGelu(linear(h2, `${p}.mlp.fc1`, layer.fc1Weight, layer.fc1Bias, c.intermediateSize, H));
-    x = g.add(x, linear(up, `${p}.mlp.fc2`, layer.fc2Weight, layer.fc2Bias, H, c.intermediateSize));
+    const I = c.intermediateSize;
+    x = preLnEncoderLayer(
+      g,
+      x,
+      {
+        ...layer,
+        qWeight: transposeOutIn(layer.qWeight, H, H),
+        kWeight: transposeOutIn(layer.kWeight, H, H),
+        vWeight: transposeOutIn(layer.vWeight, H, H),
+        outWeight: transposeOutIn(layer.outWeight, H, H),
+        fc1Weight: transposeOutIn(layer.fc1Weight, I, H),
+        fc2Weight: transposeOutIn(layer.fc2Weight, H, I),
+      },
+      { heads: c.numHeads, activation: 'quick_gelu', causal: true, epsilon: c.layerNormEps, prefix: `text_model.encoder.layers.${l}` },
+    );
   });
 
   const last = ln(x, 'text_model.final_layer_norm', w.finalLnScale, w.finalLnBias);

@@ -1,3 +1,4 @@
+import type { PreLnLayerWeights } from '@weightsmith/onnx';
 import { Rng } from '@weightsmith/tensor';
 
 /** Dimensions of a CLIP text tower (names follow Hugging Face's CLIPTextConfig). */
@@ -13,29 +14,11 @@ export interface TinyClipConfig {
 }
 
 /**
- * Linear weights are stored the PyTorch way, `[out, in]` row-major (y = W·x + b), as they sit in
- * a Hugging Face checkpoint; the ONNX builder transposes them for MatMul.
+ * One layer: the fields of libs/onnx's pre-LN layer, but linear weights are stored the PyTorch
+ * way, `[out, in]` row-major (y = W·x + b), as they sit in a Hugging Face checkpoint; the ONNX
+ * builder transposes them for MatMul. fc1 is [intermediate, hidden], fc2 [hidden, intermediate].
  */
-export interface TinyClipLayerWeights {
-  ln1Scale: Float32Array;
-  ln1Bias: Float32Array;
-  qWeight: Float32Array;
-  qBias: Float32Array;
-  kWeight: Float32Array;
-  kBias: Float32Array;
-  vWeight: Float32Array;
-  vBias: Float32Array;
-  outWeight: Float32Array;
-  outBias: Float32Array;
-  ln2Scale: Float32Array;
-  ln2Bias: Float32Array;
-  /** [intermediate, hidden] */
-  fc1Weight: Float32Array;
-  fc1Bias: Float32Array;
-  /** [hidden, intermediate] */
-  fc2Weight: Float32Array;
-  fc2Bias: Float32Array;
-}
+export type TinyClipLayerWeights = PreLnLayerWeights;
 
 export interface TinyClipWeights {
   config: TinyClipConfig;

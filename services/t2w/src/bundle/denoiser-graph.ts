@@ -1,8 +1,9 @@
 /**
- * The T2W denoiser as an ONNX graph — the contract a trainer (PyTorch, `torch.onnx.export`,
- * opset 17) must reproduce so its bundles load here. Notation: B batch, P target parameters,
- * N blocks (planBlocks(layout, blockSize)), len_i the length of block i, W width, H heads,
- * D = W/H, E condDim, F fourierDim. Linear = x·W + b with W stored [in, out].
+ * The T2W denoiser as an ONNX graph. The bundle contract is only the interface below; any trainer
+ * (PyTorch's `torch.onnx.export`, opset 17, or this builder fed with trained weights) may produce
+ * it. Notation: B batch, P target parameters, N blocks (planBlocks(layout, blockSize)), len_i the
+ * length of block i, W width, H heads, D = W/H, E condDim, F fourierDim. Linear = x·W + b with W
+ * stored [in, out].
  *
  * Inputs:  x [B, P] f32 (normalised flat parameters), t [B] f32 or i64 (timestep index 0..T−1,
  *          as a float), cond [B, E] f32.
@@ -10,7 +11,7 @@
  *
  * 1. Block tokens: block i = x[:, start_i : start_i+len_i]; token_i = Linear_i(len_i → W)
  *    (a separate Linear per block). In the graph the blocks are gathered into a zero-padded
- *    [B, N, blockSize] tensor (padding slots multiplied by 0) and embedded by one batched
+ *    [N, B, blockSize] tensor (padding slots multiplied by 0) and embedded by one batched
  *    MatMul with weights [N, blockSize, W] whose padded rows are zero — the same numbers as
  *    N separate Linears.
  * 2. Timestep token: freqs f_k = exp(−ln(10000)·k/(F/2)), k = 0..F/2−1;
@@ -19,15 +20,22 @@
  * 3. Condition token: Linear(E → W) of cond.
  * 4. Sequence h = [t_token, cond_token, block_1 … block_N] ([B, N+2, W]) + a learned position
  *    embedding [N+2, W] (one row per token, the two special tokens included).
- * 5. L pre-LN encoder layers, no mask:
- *      a = LN1(h); q,k,v = Linear(a) split into H heads of D;
- *      h = h + Linear_out(concat_heads(softmax(q·kᵀ/√D)·v))
- *      h = h + Linear(4W → W)(GELU_erf(Linear(W → 4W)(LN2(h))))
+ * 5. L pre-LN encoder layers, no mask (libs/onnx's preLnEncoderLayer, exact-erf GELU):
+ *      h = h + Linear_out(multi_head_attention(LN1(h)))
+ *      h = h + Linear(4W → W)(GELU(Linear(W → 4W)(LN2(h))))
  *    (nn.TransformerEncoderLayer(norm_first=True, activation='gelu', dropout=0) computes this.)
  * 6. Final LayerNorm; block token i → Linear_i(W → len_i) (a separate un-embedding per block),
  *    concatenated in block order back to [B, P]. LayerNorm epsilon 1e-5 everywhere.
+ *
+ * Batch invariance: a row's output bits do not depend on the batch it runs in, B = 1 included,
+ * so dynamic batching never changes a request's bytes and a lone request runs unpadded.
+ * onnxruntime's batched MatMul ([N, M, K]·[N, K, W], the per-block embeddings) rounds
+ * differently (~1e-6) when M = 1 than for any larger M, so the block (un)embeddings multiply
+ * [N, B+1, ·] — a zero row appended, its result dropped again. Plain 2-D products ([B, K]·[K, W])
+ * give the same bits for every B. The runtime checks the batch invariance of every bundle it
+ * loads (generation/batch-invariance.ts).
  */
-import { GraphBuilder } from '@weightsmith/onnx';
+import { GraphBuilder, preLnEncoderLayer } from '@weightsmith/onnx';
 import type { DenoiserWeights } from './denoiser-weights.js';
 import { fourierFrequencies } from './denoiser-weights.js';
 
@@ -38,13 +46,14 @@ export interface DenoiserGraphOptions {
   inputNames?: { x?: string; t?: string; cond?: string };
   /** Model doc string / metadata. */
   docString?: string;
+  /** 'fused' (default): onnxruntime's Attention kernel; 'portable': standard ONNX ops only (see preLnEncoderLayer). */
+  attention?: 'fused' | 'portable';
 }
 
 export function buildDenoiserGraph(weights: DenoiserWeights, opts: DenoiserGraphOptions = {}): Uint8Array {
   const c = weights.config;
   const W = c.width;
   const H = c.heads;
-  const D = W / H;
   const S = c.blockSize;
   const N = c.blocks.length;
   const P = c.paramCount;
@@ -86,8 +95,8 @@ export function buildDenoiserGraph(weights: DenoiserWeights, opts: DenoiserGraph
   const xg = g.gather(x, g.initializer('block_gather_index', gatherIdx, [N * S]), 1);
   const xm = g.mul(xg, g.initializer('block_mask', mask, [N * S]));
   const xb = g.transpose(g.reshape(xm, [0, N, S]), [1, 0, 2]); // [N, B, S]
-  const emb = g.transpose(g.matMul(xb, g.initializer('block_embed.weight', embedW, [N, S, W])), [1, 0, 2]);
-  const blockTokens = g.add(emb, g.initializer('block_embed.bias', embedB, [N, W]));
+  const emb = withSpareRow(g, xb, (rows) => g.matMul(rows, g.initializer('block_embed.weight', embedW, [N, S, W])));
+  const blockTokens = g.add(g.transpose(emb, [1, 0, 2]), g.initializer('block_embed.bias', embedB, [N, W]));
 
   // 2. timestep token [B, 1, W]
   const tf = c.timestepDtype === 'int64' ? g.cast(t, 'float32') : t;
@@ -105,31 +114,23 @@ export function buildDenoiserGraph(weights: DenoiserWeights, opts: DenoiserGraph
   let h = g.add(g.concat([tTok, cTok, blockTokens], 1), g.initializer('pos_embed', weights.positionEmbedding, [N + 2, W]));
 
   // 5. encoder layers
-  const scale = g.scalar(1 / Math.sqrt(D));
   weights.layers.forEach((lw, l) => {
-    const p = `layers.${l}`;
-    const a = g.layerNorm(h, g.initializer(`${p}.ln1.weight`, lw.ln1Scale, [W]), g.initializer(`${p}.ln1.bias`, lw.ln1Bias, [W]), { epsilon: c.layerNormEps });
-    const heads = (name: string, w: Float32Array, b: Float32Array): string =>
-      g.transpose(g.reshape(linear(g, a, `${p}.attn.${name}`, w, b, W, W), [0, 0, H, D]), [0, 2, 1, 3]); // [B, H, T, D]
-    const q = heads('q', lw.qWeight, lw.qBias);
-    const k = heads('k', lw.kWeight, lw.kBias);
-    const v = heads('v', lw.vWeight, lw.vBias);
-    const scores = g.mul(g.matMul(q, g.transpose(k, [0, 1, 3, 2])), scale);
-    const ctx = g.reshape(g.transpose(g.matMul(g.softmax(scores, -1), v), [0, 2, 1, 3]), [0, 0, W]);
-    h = g.add(h, linear(g, ctx, `${p}.attn.out`, lw.outWeight, lw.outBias, W, W));
-    const m = g.layerNorm(h, g.initializer(`${p}.ln2.weight`, lw.ln2Scale, [W]), g.initializer(`${p}.ln2.bias`, lw.ln2Bias, [W]), { epsilon: c.layerNormEps });
-    const hidden = g.gelu(linear(g, m, `${p}.mlp.fc1`, lw.fc1Weight, lw.fc1Bias, W, 4 * W));
-    h = g.add(h, linear(g, hidden, `${p}.mlp.fc2`, lw.fc2Weight, lw.fc2Bias, 4 * W, W));
+    h = preLnEncoderLayer(g, h, lw, { heads: H, activation: 'gelu', epsilon: c.layerNormEps, prefix: `layers.${l}`, attention: opts.attention ?? 'fused' });
   });
 
   // 6. final norm, per-block un-embedding, back to [B, P]
   h = g.layerNorm(h, g.initializer('final_ln.weight', weights.finalLnScale, [W]), g.initializer('final_ln.bias', weights.finalLnBias, [W]), { epsilon: c.layerNormEps });
   const tokens = g.transpose(g.slice(h, [2], [N + 2], [1]), [1, 0, 2]); // [N, B, W]
-  const un = g.transpose(g.matMul(tokens, g.initializer('block_unembed.weight', unembedW, [N, W, S])), [1, 0, 2]); // [B, N, S]
-  const padded = g.reshape(g.add(un, g.initializer('block_unembed.bias', unembedB, [N, S])), [0, N * S]);
+  const un = withSpareRow(g, tokens, (rows) => g.matMul(rows, g.initializer('block_unembed.weight', unembedW, [N, W, S])));
+  const padded = g.reshape(g.add(g.transpose(un, [1, 0, 2]), g.initializer('block_unembed.bias', unembedB, [N, S])), [0, N * S]);
   const out = g.gather(padded, g.initializer('block_scatter_index', scatterIdx, [P]), 1);
   g.output(c.outputName, 'float32', ['batch', P], { from: out });
   return g.toModelBytes();
+}
+
+/** f applied to [N, B+1, ·] (a zero row appended on axis 1), that row dropped again: f's products never have a single row. */
+function withSpareRow(g: GraphBuilder, rows: string, f: (rows: string) => string): string {
+  return g.slice(f(g.pad(rows, [0, 0, 0, 0, 1, 0])), [0], [-1], [1]);
 }
 
 function linear(g: GraphBuilder, x: string, name: string, w: Float32Array, b: Float32Array, inp: number, out: number): string {

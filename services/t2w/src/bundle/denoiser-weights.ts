@@ -4,6 +4,7 @@
  * transpose of PyTorch's `nn.Linear.weight` — so they go into MatMul as they are.
  */
 import { invalidInput } from '@weightsmith/core';
+import type { PreLnLayerWeights } from '@weightsmith/onnx';
 import { Rng } from '@weightsmith/tensor';
 import { layoutSize, type TensorLayoutEntry } from './bundle-schema.js';
 import { planBlocks, type BlockSpan } from './blocks.js';
@@ -36,27 +37,8 @@ export interface ResolvedDenoiserConfig extends Required<DenoiserConfig> {
 /** Largest period of the Fourier features (as guided-diffusion's timestep_embedding). */
 export const FOURIER_MAX_PERIOD = 10000;
 
-export interface DenoiserLayerWeights {
-  ln1Scale: Float32Array;
-  ln1Bias: Float32Array;
-  /** [W, W] each */
-  qWeight: Float32Array;
-  qBias: Float32Array;
-  kWeight: Float32Array;
-  kBias: Float32Array;
-  vWeight: Float32Array;
-  vBias: Float32Array;
-  outWeight: Float32Array;
-  outBias: Float32Array;
-  ln2Scale: Float32Array;
-  ln2Bias: Float32Array;
-  /** [W, 4W] */
-  fc1Weight: Float32Array;
-  fc1Bias: Float32Array;
-  /** [4W, W] */
-  fc2Weight: Float32Array;
-  fc2Bias: Float32Array;
-}
+/** One encoder layer (libs/onnx's pre-LN layer; fc1 is [W, 4W], fc2 [4W, W]). */
+export type DenoiserLayerWeights = PreLnLayerWeights;
 
 export interface DenoiserWeights {
   config: ResolvedDenoiserConfig;

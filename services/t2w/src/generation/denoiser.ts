@@ -3,23 +3,28 @@
  * every step runs on a worker thread, never on the event loop. Maps the contract's input and
  * output names and the timestep dtype declared in bundle.json.
  *
- * Row stability: onnxruntime's CPU MatMul takes a matrix–vector path when the flattened row count
- * is 1 (the condition token's Linear at batch 1), which rounds differently (~1e-6) from the GEMM
- * path every larger batch takes; with two or more rows a row's result does not depend on the
- * batch size or its position (checked in test/batching.test.ts). So a single row is run padded
- * with a copy of itself, and a request gives the same bytes alone or inside a dynamic batch.
+ * `padSingleRows` is for denoisers whose rows are batch-invariant only from two rows on (see
+ * batch-invariance.ts): a single row is then run padded with a copy of itself, so a request gives
+ * the same bytes alone or inside a dynamic batch.
  */
 import type { InferencePool, PoolModel, TensorMap } from '@weightsmith/onnx';
 import { invalidFormat } from '@weightsmith/core';
 import type { BundleManifest } from '../bundle/index.js';
 import type { Denoise } from '../diffusion/index.js';
 
-export function poolDenoiser(pool: InferencePool, model: PoolModel, manifest: BundleManifest, opts: { signal?: AbortSignal } = {}): Denoise {
+export interface PoolDenoiserOptions {
+  signal?: AbortSignal;
+  /** Run a lone row as two copies of itself (default false). */
+  padSingleRows?: boolean;
+}
+
+export function poolDenoiser(pool: InferencePool, model: PoolModel, manifest: BundleManifest, opts: PoolDenoiserOptions = {}): Denoise {
   const d = manifest.denoiser;
   const P = d.parameterCount;
   const E = d.condDim;
+  const runOptions = opts.signal ? { signal: opts.signal } : {};
   return async (xIn, tIn, condIn) => {
-    const single = tIn.length === 1;
+    const single = opts.padSingleRows === true && tIn.length === 1;
     const x = single ? twice(xIn) : xIn;
     const t = single ? twice(tIn) : tIn;
     const cond = single ? twice(condIn) : condIn;
@@ -32,11 +37,11 @@ export function poolDenoiser(pool: InferencePool, model: PoolModel, manifest: Bu
           : { dtype: 'float32', dims: [B], data: t },
       [d.inputs.cond]: { dtype: 'float32', dims: [B, E], data: cond },
     };
-    const out = (await pool.run(model, feeds, [d.output], opts.signal ? { signal: opts.signal } : {}))[d.output];
+    const out = (await pool.run(model, feeds, [d.output], runOptions))[d.output];
     if (out === undefined || out.dtype !== 'float32') {
       throw invalidFormat(`denoiser of bundle "${manifest.name}" returned ${out === undefined ? 'no' : out.dtype} output "${d.output}"; expected float32 [${B}, ${P}]`, 'denoiser');
     }
-    return single ? out.data.slice(0, P) : out.data;
+    return single ? out.data.subarray(0, P) : out.data;
   };
 }
 

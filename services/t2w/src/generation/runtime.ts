@@ -16,6 +16,7 @@ import { classEmbeddings } from './condition.js';
 import { LruCache } from '../conditioning/index.js';
 import { DenoiseBatcher, type BatcherOptions, type BatcherStats } from './batcher.js';
 import { poolDenoiser } from './denoiser.js';
+import { probeBatchInvariance, type BatchInvariance } from './batch-invariance.js';
 import { generate, type GenerationResult } from './generate.js';
 import type { SdeditStartPoint } from './enhance.js';
 import type { GenerationLimits, GenerationRequest } from './request.js';
@@ -39,10 +40,18 @@ export interface T2wRuntimeOptions {
   batching?: Omit<BatcherOptions, 'maxInFlight'>;
 }
 
+/** How a bundle's denoiser is run (GET /v1/bundles shows it). */
+export interface BundleServing {
+  batchInvariance: BatchInvariance;
+  /** Concurrent requests share denoiser calls (configured on, and the denoiser's rows are batch-invariant). */
+  dynamicBatching: boolean;
+}
+
 interface ServedBundle {
   bundle: LoadedBundle;
   encoder: TextEncoder;
   model: PoolModel;
+  serving: BundleServing;
   batcher?: DenoiseBatcher;
   evaluation?: { data: EvaluationData; head: HeadShape; model: PoolModel };
 }
@@ -100,9 +109,15 @@ export class T2wRuntime {
           }
           const model = await pool.load(bundle.denoiserBytes, { name: `${bundle.name}/${bundle.manifest.denoiser.file}` });
           const { parameterCount: P, condDim: E } = bundle.manifest.denoiser;
-          const batcher = o.batching && new DenoiseBatcher(poolDenoiser(pool, model, bundle.manifest), { P, E }, { ...o.batching, maxInFlight: o.workerThreads });
+          const batchInvariance = await probeBatchInvariance(poolDenoiser(pool, model, bundle.manifest), { P, E, timesteps: bundle.manifest.diffusion.timesteps });
+          const padSingleRows = batchInvariance === 'two-or-more-rows';
+          const batcher =
+            o.batching && batchInvariance !== 'none'
+              ? new DenoiseBatcher(poolDenoiser(pool, model, bundle.manifest, { padSingleRows }), { P, E }, { ...o.batching, maxInFlight: o.workerThreads })
+              : undefined;
           const evaluation = await loadEvaluation(pool, bundle);
-          served.set(bundle.name, { bundle, encoder, model, ...(batcher ? { batcher } : {}), ...(evaluation ? { evaluation } : {}) });
+          const serving = { batchInvariance, dynamicBatching: batcher !== undefined };
+          served.set(bundle.name, { bundle, encoder, model, serving, ...(batcher ? { batcher } : {}), ...(evaluation ? { evaluation } : {}) });
         } catch (err) {
           const error = isWeightsmithError(err) ? err : new WeightsmithError(ErrorCode.InvalidFormat, `bundle ${bundle.location} could not be served: ${(err as Error).message}`, { cause: err });
           failures.push({ location: bundle.location, error });
@@ -121,6 +136,11 @@ export class T2wRuntime {
     return [...this.served.keys()].sort().map((n) => this.served.get(n)!.bundle);
   }
 
+  /** How the bundle's denoiser is run; `field` names where the name came from, for the 404. */
+  serving(name: string, field = 'bundle'): BundleServing {
+    return { ...this.entry(name, field).serving };
+  }
+
   /** `field` names where the name came from, for the 404. */
   bundle(name: string, field = 'bundle'): LoadedBundle {
     return this.entry(name, field).bundle;
@@ -132,13 +152,13 @@ export class T2wRuntime {
     req: GenerationRequest,
     opts: { signal?: AbortSignal; onStep?: (done: number, total: number) => void; startFrom?: SdeditStartPoint } = {},
   ): Promise<GenerationResult> {
-    const { bundle, encoder, model, batcher } = this.entry(name, 'body.bundle');
-    const signal = opts.signal ? { signal: opts.signal } : {};
+    const { bundle, encoder, model, batcher, serving } = this.entry(name, 'body.bundle');
+    const padSingleRows = serving.batchInvariance === 'two-or-more-rows';
     return generate({
       ...req,
       bundle,
       encoder,
-      runDenoiser: batcher ? batcher.denoiser(opts.signal) : poolDenoiser(this.pool, model, bundle.manifest, signal),
+      runDenoiser: batcher ? batcher.denoiser(opts.signal) : poolDenoiser(this.pool, model, bundle.manifest, { padSingleRows, ...(opts.signal ? { signal: opts.signal } : {}) }),
       limits: this.limits,
       cache: this.cache,
       ...(opts.onStep ? { onStep: opts.onStep } : {}),

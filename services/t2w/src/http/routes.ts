@@ -179,7 +179,10 @@ export function registerT2wRoutes(
     summary: 'The bundles this service generates with',
     tags: ['bundles'],
     responses: { 200: { description: 'Loaded bundles, by name', schema: bundleListSchema } },
-    handler: async () => reply(200, { bundles: runtime.current().bundles().map(bundleSummary) }),
+    handler: async () => {
+      const rt = runtime.current();
+      return reply(200, { bundles: rt.bundles().map((b) => bundleSummary(b, rt.serving(b.name))) });
+    },
   });
 
   service.route({

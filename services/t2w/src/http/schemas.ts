@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { artifactSchema } from '@weightsmith/http';
 import { artifactIdSchema } from '@weightsmith/store';
 import type { LoadedBundle } from '../bundle/index.js';
+import type { BundleServing } from '../generation/index.js';
 import { MAX_EXPERTS, MIN_EXPERTS, SAMPLERS, type GenerationLimits } from '../generation/index.js';
 
 const bundleName = z.string().min(1).max(64).meta({ description: 'A loaded bundle (GET /v1/bundles)' });
@@ -132,6 +133,15 @@ export const bundleSummarySchema = z
     }),
     diffusion: z.object({ timesteps: z.number().int(), prediction: z.string(), guidance: z.boolean() }),
     evaluation: z.object({ classes: z.array(z.string()) }).nullable().meta({ description: 'The evaluation data POST /v1/evaluations scores on, when the bundle ships some' }),
+    serving: z
+      .object({
+        batchInvariance: z.enum(['any', 'two-or-more-rows', 'none']).meta({
+          description:
+            "Checked at load: a denoiser row's output bits do not depend on the other rows of its call — for any batch, from two rows on (a lone row then runs padded to two), or not at all",
+        }),
+        dynamicBatching: z.boolean().meta({ description: "Concurrent requests share denoiser calls: T2W_BATCHING is on and the denoiser's rows are batch-invariant" }),
+      })
+      .meta({ description: 'How this service runs the bundle' }),
   })
   .meta({ id: 'BundleSummary' });
 
@@ -143,7 +153,7 @@ export const bundleManifestResponseSchema = z
 
 export const bundleParams = z.object({ name: z.string().min(1).max(64) });
 
-export function bundleSummary(b: LoadedBundle): z.infer<typeof bundleSummarySchema> {
+export function bundleSummary(b: LoadedBundle, serving: BundleServing): z.infer<typeof bundleSummarySchema> {
   const m = b.manifest;
   return {
     name: b.name,
@@ -155,5 +165,6 @@ export function bundleSummary(b: LoadedBundle): z.infer<typeof bundleSummarySche
     layout: { tensors: m.target.layout.map((t) => ({ name: t.name, shape: [...t.shape] })), parameterCount: m.denoiser.parameterCount, architecture: m.target.architecture.type },
     diffusion: { timesteps: m.diffusion.timesteps, prediction: m.diffusion.prediction, guidance: (m.diffusion.condDropout ?? 0) > 0 },
     evaluation: m.evaluation ? { classes: [...m.evaluation.classes] } : null,
+    serving,
   };
 }
