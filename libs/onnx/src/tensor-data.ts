@@ -87,15 +87,18 @@ export function toOrtTensor(t: TensorData): ort.Tensor {
 }
 
 /**
- * Copies an ort.Tensor into a plain tensor with its own buffer, so the result can be
- * transferred between threads and outlives the session that produced it.
+ * A run's output as a plain tensor whose data owns its whole buffer, so the result can be
+ * transferred between threads and outlives the session that produced it. onnxruntime-node hands
+ * each output over in a fresh ArrayBuffer of exactly its size, which is taken over as it is (the
+ * ort.Tensor must not be used afterwards); anything else is copied.
  */
 export function fromOrtTensor(name: string, t: ort.Tensor): TensorData {
   if (!isTensorDType(t.type)) {
     throw new WeightsmithError(ErrorCode.InvalidFormat, `output '${name}' has element type '${t.type}', which Weightsmith does not handle`, { field: name });
   }
   const data = t.data as TensorArrays[TensorDType];
-  return { dtype: t.type, dims: [...t.dims], data: data.slice() } as TensorData;
+  const ownsBuffer = data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  return { dtype: t.type, dims: [...t.dims], data: ownsBuffer ? data : data.slice() } as TensorData;
 }
 
 export function valueInfoFromMetadata(meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] {

@@ -146,13 +146,26 @@ interface RowPrediction {
   eps: Float64Array;
 }
 
+/** Buffers a chain reuses at every step: per-row x0 and ε, and the state x_t double-buffered. */
+interface ChainBuffers {
+  x0: Float64Array;
+  eps: Float64Array;
+  guided: Float64Array | undefined;
+  /** The buffer the next state is written to; swapped with the current one after each step. */
+  next: Float32Array;
+}
+
+function chainBuffers(o: SampleOptions, { B, P }: Prepared): ChainBuffers {
+  return { x0: new Float64Array(B * P), eps: new Float64Array(B * P), guided: o.guidance ? new Float64Array(P) : undefined, next: new Float32Array(B * P) };
+}
+
 /**
  * One denoiser call for the whole batch at timestep t. With guidance the call carries 2B rows —
  * [x; x] with [cond; nullCond…] — and the two outputs are combined as u + s·(c − u) on the
  * model's own output. For every prediction type ε and x0 are affine in the output with the same
  * x_t, so this equals guiding on ε (the usual formulation) exactly; ε and x0 are then derived.
  */
-async function predict(o: SampleOptions, p: Prepared, x: Float32Array, t: number): Promise<RowPrediction[]> {
+async function predict(o: SampleOptions, p: Prepared, x: Float32Array, t: number, buf: ChainBuffers): Promise<RowPrediction[]> {
   const { B, P, E } = p;
   const g = o.guidance;
   const rows = g === undefined ? B : 2 * B;
@@ -180,18 +193,19 @@ async function predict(o: SampleOptions, p: Prepared, x: Float32Array, t: number
     let pred: ArrayLike<number> = out.subarray(b * P, (b + 1) * P);
     if (g !== undefined) {
       const u = out.subarray((B + b) * P, (B + b + 1) * P);
-      const guided = new Float64Array(P);
+      const guided = buf.guided!;
       for (let i = 0; i < P; i++) guided[i] = u[i]! + g.scale * (pred[i]! - u[i]!);
       pred = guided;
     }
-    const x0 = toX0(o.prediction, xt, pred, abar);
+    const x0 = toX0(o.prediction, xt, pred, abar, buf.x0.subarray(b * P, (b + 1) * P));
+    const epsOut = buf.eps.subarray(b * P, (b + 1) * P);
     let eps: Float64Array;
     if (o.clipX0 !== undefined) {
       const c = o.clipX0;
       for (let i = 0; i < P; i++) x0[i] = Math.min(c, Math.max(-c, x0[i]!));
-      eps = epsFromX0(xt, x0, abar);
+      eps = epsFromX0(xt, x0, abar, epsOut);
     } else {
-      eps = toEps(o.prediction, xt, pred, abar);
+      eps = toEps(o.prediction, xt, pred, abar, epsOut);
     }
     result.push({ x0, eps });
   }
@@ -208,14 +222,16 @@ export async function sampleDdpm(o: SampleOptions): Promise<Float32Array> {
   if (o.startFrom?.tStart === -1) return Float32Array.from(o.startFrom.x0);
   const first = o.startFrom?.tStart ?? o.schedule.timesteps - 1;
   let x = initialState(o, p);
+  const buf = chainBuffers(o, p);
   const total = first + 1;
   for (let t = first, done = 0; t >= 0; t--) {
-    const preds = await predict(o, p, x, t);
-    const next = new Float32Array(B * P);
+    const preds = await predict(o, p, x, t, buf);
+    const next = buf.next;
     for (let b = 0; b < B; b++) {
       const noise = t > 0 ? o.rngs[b]!.normalArray(P) : undefined;
       ddpmStep(o.schedule, t, x.subarray(b * P, (b + 1) * P), preds[b]!.x0, noise, next.subarray(b * P, (b + 1) * P));
     }
+    buf.next = x;
     x = next;
     o.onStep?.(++done, total);
   }
@@ -247,17 +263,19 @@ export async function sampleDdim(o: DdimOptions): Promise<Float32Array> {
   const ts = ddimRunTimesteps(T, steps, o.startFrom?.tStart);
   if (o.startFrom?.tStart === -1) return Float32Array.from(o.startFrom.x0);
   let x = initialState(o, p);
+  const buf = chainBuffers(o, p);
   for (let k = 0; k < ts.length; k++) {
     const t = ts[k]!;
     const tPrev = k + 1 < ts.length ? ts[k + 1]! : -1;
-    const preds = await predict(o, p, x, t);
+    const preds = await predict(o, p, x, t, buf);
     const sigma = ddimSigma(o.schedule, t, tPrev, eta);
-    const next = new Float32Array(B * P);
+    const next = buf.next;
     for (let b = 0; b < B; b++) {
       const noise = sigma > 0 ? o.rngs[b]!.normalArray(P) : undefined;
       const pr = preds[b]!;
       ddimStep(o.schedule, t, tPrev, eta, pr.x0, pr.eps, noise, next.subarray(b * P, (b + 1) * P));
     }
+    buf.next = x;
     x = next;
     o.onStep?.(k + 1, ts.length);
   }

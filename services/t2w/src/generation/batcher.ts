@@ -8,8 +8,9 @@
  * with `maxWaitMs` > 0, after waiting that long for company. A batch never splits a request's
  * rows and holds at most `maxRows` rows unless a single request alone is larger. While
  * `maxInFlight` batches run, new steps queue and leave together as soon as one finishes, so under
- * load the batch size grows by itself and a lone request pays no waiting. Batching never changes a request's bytes: every row is computed independently by the
- * denoiser (see `rowStableDenoiser`) and each request draws noise from its own Rng.
+ * load the batch size grows by itself and a lone request pays no waiting. Batching never changes
+ * a request's bytes: the runtime batches only denoisers whose rows are batch-invariant (see
+ * batch-invariance.ts) and each request draws noise from its own Rng.
  */
 import { ErrorCode, WeightsmithError } from '@weightsmith/core';
 import type { Denoise } from '../diffusion/index.js';
@@ -160,8 +161,8 @@ export class DenoiseBatcher {
       this.counters.steps += batch.length;
       let r = 0;
       for (const s of batch) {
-        // A copy per request, so one request's buffer never aliases another's.
-        s.resolve(batch.length === 1 ? out : out.slice(r * P, (r + s.rows) * P));
+        // Views of one output buffer: samplers only read a step's output.
+        s.resolve(batch.length === 1 ? out : out.subarray(r * P, (r + s.rows) * P));
         r += s.rows;
       }
     } catch (err) {
