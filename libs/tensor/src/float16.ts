@@ -209,3 +209,15 @@ export function numberToBF16Bits(x: number): number {
 export function bf16BitsToNumber(h: number): number {
   return bf16ToF32(Uint16Array.of(h & 0xffff))[0]!;
 }
+
+/**
+ * The values of a float tensor stored as F32, F16 or BF16 (a safetensors or libs/tensor tensor),
+ * as F32: F32 data as it is (not copied), half formats widened exactly; undefined for any other
+ * dtype, so the caller names the field in its own error.
+ */
+export function floatValuesAsF32(t: { readonly dtype: string; readonly data: unknown }): Float32Array | undefined {
+  if (t.dtype === 'F32' && t.data instanceof Float32Array) return t.data;
+  if (t.dtype === 'F16' && t.data instanceof Uint16Array) return f16ToF32(t.data);
+  if (t.dtype === 'BF16' && t.data instanceof Uint16Array) return bf16ToF32(t.data);
+  return undefined;
+}

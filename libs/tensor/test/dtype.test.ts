@@ -10,6 +10,7 @@ import {
   f32ToF16,
   f64ToBF16,
   f64ToF16,
+  floatValuesAsF32,
   numberToBF16Bits,
   numberToF16Bits,
 } from '../src/float16.js';
@@ -117,6 +118,19 @@ describe('conversion into a caller-supplied buffer', () => {
     assert.throws(() => f32ToF16(Float32Array.of(1, 2, 3), out), hasCode(ErrorCode.ShapeMismatch, 'out'));
     assert.throws(() => f16ToF32(Uint16Array.of(1), back), hasCode(ErrorCode.ShapeMismatch, 'out'));
     assert.throws(() => f32ToF16(Float32Array.of(1), new Int16Array(1) as unknown as Uint16Array), hasCode(ErrorCode.ShapeMismatch, 'out'));
+  });
+});
+
+describe('floatValuesAsF32', () => {
+  test('F32 as it is (same array), F16 and BF16 widened, anything else undefined', () => {
+    const f32 = Float32Array.of(1.5, -2);
+    assert.equal(floatValuesAsF32({ dtype: 'F32', data: f32 }), f32);
+    assert.deepEqual([...floatValuesAsF32({ dtype: 'F16', data: Uint16Array.of(0x3e00, 0xc000) })!], [1.5, -2]);
+    assert.deepEqual([...floatValuesAsF32({ dtype: 'BF16', data: Uint16Array.of(0x3fc0, 0xc000) })!], [1.5, -2]);
+    assert.equal(floatValuesAsF32({ dtype: 'F64', data: Float64Array.of(1) }), undefined);
+    assert.equal(floatValuesAsF32({ dtype: 'I32', data: Int32Array.of(1) }), undefined);
+    // A dtype that does not match its data is not trusted.
+    assert.equal(floatValuesAsF32({ dtype: 'F16', data: Float32Array.of(1) }), undefined);
   });
 });
 

@@ -20,7 +20,7 @@ import {
   type SafetensorsFile,
 } from '@weightsmith/safetensors';
 import { artifactDataKey, validateArtifactId, type ArtifactStore, type ObjectStore } from '@weightsmith/store';
-import { bf16ToF32, f16ToF32 } from '@weightsmith/tensor';
+import { floatValuesAsF32 } from '@weightsmith/tensor';
 import { readTarIndex, subrangeSource, type TarEntry, type TarIndexOptions } from '../tar/index.js';
 import { CONFIG_FILE, parsePeftConfig, resolveModuleScaling, type PeftConfig } from './peft-config.js';
 import { parseTensorKey, type ModuleKind } from './peft-keys.js';
@@ -285,11 +285,8 @@ class OpenedAdapter implements PeftAdapter {
     } catch (err) {
       throw prefixError(err, this.label, WEIGHTS_FILE);
     }
-    let values: Float32Array;
-    if (t.dtype === 'F32') values = t.data;
-    else if (t.dtype === 'F16') values = f16ToF32(t.data);
-    else if (t.dtype === 'BF16') values = bf16ToF32(t.data);
-    else throw invalidFormat(`${this.label}: tensor "${tensorName}" has dtype ${t.dtype}`, tensorName);
+    const values = floatValuesAsF32(t);
+    if (values === undefined) throw invalidFormat(`${this.label}: tensor "${tensorName}" has dtype ${t.dtype}`, tensorName);
     const bad = firstNonFinite(values);
     if (bad !== -1) {
       throw new WeightsmithError(

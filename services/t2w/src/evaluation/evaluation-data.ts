@@ -7,7 +7,7 @@
 import { ErrorCode, WeightsmithError, invalidFormat } from '@weightsmith/core';
 import { memorySource, openSafetensors, type SafetensorsTensor } from '@weightsmith/safetensors';
 import type { LoadedBundle } from '../bundle/index.js';
-import { toF32 } from '../generation/load-weights.js';
+import { floatValuesAsF32 } from '@weightsmith/tensor';
 
 export interface EvaluationData {
   classes: string[];
@@ -39,7 +39,7 @@ export async function readEvaluationData(bundle: LoadedBundle, f: number): Promi
     if (li.shape.length !== 1 || li.shape[0] !== n) {
       throw new WeightsmithError(ErrorCode.ShapeMismatch, `${where}: labels has shape [${li.shape.join(', ')}]; expected [${n}] (one per feature row)`, { field: `${ev.data}.labels` });
     }
-    const features = toF32(await file.read('features'));
+    const features = floatValuesAsF32(await file.read('features'));
     if (features === undefined) throw invalidFormat(`${where}: features is ${fi.dtype}; expected F32, F16 or BF16`, `${ev.data}.features`);
     const rawLabels = intData(await file.read('labels'));
     if (rawLabels === undefined) throw invalidFormat(`${where}: labels is ${li.dtype}; expected an integer dtype`, `${ev.data}.labels`);

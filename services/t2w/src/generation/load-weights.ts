@@ -7,20 +7,13 @@
  * and the tensor.
  */
 import { ErrorCode, WeightsmithError, isWeightsmithError, notFound } from '@weightsmith/core';
-import { memorySource, openSafetensors, openSafetensorsObject, type SafetensorsFile, type SafetensorsTensor } from '@weightsmith/safetensors';
+import { memorySource, openSafetensors, openSafetensorsObject, type SafetensorsFile } from '@weightsmith/safetensors';
 import { artifactDataKey, type ArtifactStore } from '@weightsmith/store';
-import { bf16ToF32, f16ToF32 } from '@weightsmith/tensor';
+import { floatValuesAsF32 } from '@weightsmith/tensor';
 import { layoutSize, tensorSize, type TensorLayoutEntry } from '../bundle/index.js';
 
 export const ACCEPTED_WEIGHT_DTYPES = ['F32', 'F16', 'BF16'] as const;
 
-/** An F32, F16 or BF16 tensor's values as F32; undefined for any other dtype. */
-export function toF32(t: SafetensorsTensor): Float32Array | undefined {
-  if (t.dtype === 'F32') return t.data;
-  if (t.dtype === 'F16') return f16ToF32(t.data);
-  if (t.dtype === 'BF16') return bf16ToF32(t.data);
-  return undefined;
-}
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
@@ -46,7 +39,7 @@ export async function readLayoutWeights(file: SafetensorsFile, layout: readonly 
   const flat = new Float32Array(layoutSize(layout));
   let offset = 0;
   for (const entry of layout) {
-    const data = toF32(await file.read(entry.name))!;
+    const data = floatValuesAsF32(await file.read(entry.name))!;
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i]!)) {
         const idx = entry.shape.length > 1 ? `[${unravel(i, entry.shape).join(', ')}]` : `[${i}]`;
