@@ -175,6 +175,15 @@ describe('DenoiseBatcher', () => {
     assert.deepEqual(b.stats(), { calls: 3, rows: 11, steps: 4 });
   });
 
+  test('with several workers free, the queued rows are spread evenly over them', async () => {
+    const { run, calls } = recorder();
+    const b = new DenoiseBatcher(run, { P, E }, { maxRows: 64, maxWaitMs: 20, maxInFlight: 2 });
+    const outs = await Promise.all([1, 2, 3, 4, 5].map((v) => b.denoiser()(...step(1, v))));
+    // 5 rows over 2 free workers: batches of at most ⌈5/2⌉ = 3, then the 2 left for the other.
+    assert.deepEqual(calls, [3, 2]);
+    outs.forEach((o, i) => assert.ok(o.every((y) => y === 211 * (i + 1))));
+  });
+
   test('a request cancelled while queued is rejected alone; the others run', async () => {
     const { run, calls } = recorder();
     const b = new DenoiseBatcher(run, { P, E }, { maxRows: 64, maxWaitMs: 30, maxInFlight: 1 });

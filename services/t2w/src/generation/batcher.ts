@@ -6,7 +6,8 @@
  * A step goes out as soon as a worker is free — after the current turn of the event loop, so the
  * requests a finished batch releases all queue their next step first and go out together — or,
  * with `maxWaitMs` > 0, after waiting that long for company. A batch never splits a request's
- * rows and holds at most `maxRows` rows unless a single request alone is larger. While
+ * rows and holds at most `maxRows` rows unless a single request alone is larger; with several
+ * workers free, the queued rows are spread evenly over them (a batch each). While
  * `maxInFlight` batches run, new steps queue and leave together as soon as one finishes, so under
  * load the batch size grows by itself and a lone request pays no waiting. Batching never changes
  * a request's bytes: the runtime batches only denoisers whose rows are batch-invariant (see
@@ -116,9 +117,11 @@ export class DenoiseBatcher {
   private dispatch(): void {
     this.clearTimers();
     while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
+      // Spread the queued rows evenly over the free workers (a batch each), up to maxRows a batch.
+      const target = Math.min(this.options.maxRows, Math.ceil(this.queuedRows / (this.options.maxInFlight - this.inFlight)));
       const batch: PendingStep[] = [];
       let rows = 0;
-      while (this.queue.length > 0 && (batch.length === 0 || rows + this.queue[0]!.rows <= this.options.maxRows)) {
+      while (this.queue.length > 0 && (batch.length === 0 || rows + this.queue[0]!.rows <= target)) {
         const step = this.queue.shift()!;
         step.detach();
         batch.push(step);
