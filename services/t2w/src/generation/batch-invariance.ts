@@ -4,13 +4,13 @@
  * Dynamic batching relies on it to give a request the same bytes batched or alone.
  *
  * The answer is a property of the graph and the runtime's kernels, not of the values: it changes
- * with the shapes a product sees (onnxruntime's CPU MatMul takes a matrix–vector path for a
- * single row, which rounds differently), not with the numbers. So one probe with fixed random
- * rows in a few batch sizes and positions tells the three cases apart:
+ * with the shapes a product sees (onnxruntime's batched MatMul rounds differently when each
+ * matrix has a single row), not with the numbers. So one probe with fixed random rows in a few
+ * batch sizes and positions tells the three cases apart:
  *
  *   'any'              every batch, one row included (graphs from denoiser-graph.ts)
  *   'two-or-more-rows' every batch of two or more rows: a lone row is run padded to two
- *                      (a typical `torch.onnx.export` of the same architecture)
+ *                      (e.g. per-block batched MatMuls without denoiser-graph.ts's spare row)
  *   'none'             rows influence each other (e.g. a batch statistic in the graph):
  *                      such a bundle is served without dynamic batching
  */

@@ -14,7 +14,6 @@ import { layoutSize, tensorSize, type TensorLayoutEntry } from '../bundle/index.
 
 export const ACCEPTED_WEIGHT_DTYPES = ['F32', 'F16', 'BF16'] as const;
 
-
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /** The layout's tensors of an open safetensors file, flattened in layout order (not normalised). */
